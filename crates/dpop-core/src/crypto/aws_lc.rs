@@ -1,0 +1,108 @@
+//! The aws-lc-rs backend.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::encoding::AsBigEndian as _;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, KeyPair as _, ParsedPublicKey, RsaPublicKeyComponents,
+};
+
+use super::CryptoError;
+use crate::algorithm::Algorithm;
+use crate::error::DpopError;
+use crate::jwk::PublicKey;
+
+pub(super) const NAME: &str = "aws-lc-rs";
+
+pub(super) fn supports(_alg: Algorithm) -> bool {
+    true
+}
+
+pub(super) fn verify(
+    alg: Algorithm,
+    key: &PublicKey,
+    message: &[u8],
+    sig: &[u8],
+) -> Result<(), DpopError> {
+    let verified = match (alg, key) {
+        (Algorithm::RS256 | Algorithm::PS256, PublicKey::Rsa { n, e }) => {
+            let params = if alg == Algorithm::RS256 {
+                &signature::RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &signature::RSA_PSS_2048_8192_SHA256
+            };
+            RsaPublicKeyComponents { n: &**n, e: &**e }.verify(params, message, sig)
+        }
+        (_, PublicKey::Ec { point, .. }) => parse(alg, point)?.verify_sig(message, sig),
+        (_, PublicKey::Ed25519 { x }) => parse(alg, x)?.verify_sig(message, sig),
+        _ => return Err(DpopError::KeyAlgorithmMismatch),
+    };
+    verified.map_err(|_| DpopError::InvalidSignature)
+}
+
+/// Parses an EC point or Ed25519 key; an off-curve point is refused here.
+fn parse(alg: Algorithm, bytes: &[u8]) -> Result<ParsedPublicKey, DpopError> {
+    let algorithm: &'static dyn signature::VerificationAlgorithm = match alg {
+        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+        Algorithm::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
+        Algorithm::EdDSA => &signature::ED25519,
+        Algorithm::RS256 | Algorithm::PS256 => return Err(DpopError::KeyAlgorithmMismatch),
+    };
+    ParsedPublicKey::new(algorithm, bytes)
+        .map_err(|_| DpopError::InvalidKey("not a point on the curve"))
+}
+
+pub(super) fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
+    out
+}
+
+/// An ES256 key pair for signing proofs.
+pub(crate) struct Es256KeyPair(EcdsaKeyPair);
+
+impl Es256KeyPair {
+    pub(crate) fn generate() -> Result<Self, CryptoError> {
+        EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+            .map(Self)
+            .map_err(|_| CryptoError("key generation failed"))
+    }
+
+    pub(crate) fn from_private_key(d: &[u8], public_point: &[u8]) -> Result<Self, CryptoError> {
+        EcdsaKeyPair::from_private_key_and_public_key(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            d,
+            public_point,
+        )
+        .map(Self)
+        .map_err(|_| CryptoError("invalid P-256 key pair"))
+    }
+
+    /// The uncompressed public point `04 || x || y`.
+    pub(crate) fn public_point(&self) -> Vec<u8> {
+        self.0.public_key().as_ref().to_vec()
+    }
+
+    /// The 32-byte private scalar.
+    pub(crate) fn private_scalar(&self) -> Result<Vec<u8>, CryptoError> {
+        let bin = self
+            .0
+            .private_key()
+            .as_be_bytes()
+            .map_err(|_| CryptoError("private key export failed"))?;
+        Ok(bin.as_ref().to_vec())
+    }
+
+    /// Signs `message`, returning the 64-byte `r || s` JWS signature.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.0
+            .sign(&SystemRandom::new(), message)
+            .map(|sig| sig.as_ref().to_vec())
+            .map_err(|_| CryptoError("signing failed"))
+    }
+}
+
+pub(super) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
+    aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError("random generator failed"))
+}

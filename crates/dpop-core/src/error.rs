@@ -1,0 +1,235 @@
+//! The one error type: every rejection, its RFC error code, HTTP status and description.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::algorithm::Algorithm;
+
+/// The error codes a resource server answers with (RFC 9449 §7.1, §8; RFC 6750 §3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_dpop_proof`: the DPoP proof is missing, malformed or fails a check (RFC 9449 §7.1).
+    InvalidDpopProof,
+    /// `invalid_token`: the access token is invalid or not bound to the proof's key (RFC 6750 §3.1).
+    InvalidToken,
+    /// `use_dpop_nonce`: the proof must carry a server-provided nonce (RFC 9449 §8).
+    UseDpopNonce,
+    /// `invalid_request`: the request is malformed, e.g. two authentication methods (RFC 6750 §3.1).
+    InvalidRequest,
+    /// `insufficient_scope`: the token lacks a required scope (RFC 6750 §3.1).
+    InsufficientScope,
+    /// `temporarily_unavailable`: the server cannot decide now (replay store down or full);
+    /// the request is refused, never let through.
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    /// The code as it appears in `error="…"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::InvalidToken => "invalid_token",
+            Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidRequest => "invalid_request",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The HTTP status code that goes with this error (RFC 6750 §3.1, RFC 9449 §7.1).
+    #[must_use]
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::InvalidDpopProof | Self::InvalidToken | Self::UseDpopNonce => 401,
+            Self::InvalidRequest => 400,
+            Self::InsufficientScope => 403,
+            Self::TemporarilyUnavailable => 503,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request was rejected.
+///
+/// Each variant is one failed check. [`DpopError::code`] gives its RFC error code and
+/// [`DpopError::description`] a human sentence for `error_description`; neither ever contains
+/// bytes taken from the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DpopError {
+    /// No `DPoP` header field (RFC 9449 §4.3 check 1).
+    MissingProof,
+    /// More than one `DPoP` header field (RFC 9449 §4.3 check 1).
+    MultipleProofs,
+    /// The `DPoP` header value is larger than the configured limit.
+    ProofTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The value is not one compact JWS with base64url parts (RFC 9449 §4.3 check 2).
+    /// The field names the part that is malformed.
+    MalformedProof(&'static str),
+    /// A JSON object in the proof has the same member name twice.
+    DuplicateMember(&'static str),
+    /// A JSON object in the proof has more members than a proof ever needs.
+    TooManyMembers(&'static str),
+    /// A required member is absent (RFC 9449 §4.3 check 3).
+    MissingMember(&'static str),
+    /// A member has the wrong JSON type or an unusable value (RFC 9449 §4.3 check 3).
+    InvalidMember(&'static str),
+    /// `typ` is not `dpop+jwt` (RFC 9449 §4.3 check 4).
+    WrongType,
+    /// `alg` names no asymmetric algorithm this library knows (`none`, `HS256`, …)
+    /// (RFC 9449 §4.3 check 5).
+    UnsupportedAlgorithm,
+    /// `alg` is a known algorithm outside the configured allow-list (RFC 9449 §4.3 check 5).
+    AlgorithmNotAllowed(Algorithm),
+    /// The header has a `crit` parameter; no extension is understood (RFC 7515 §4.1.11).
+    CriticalHeader,
+    /// The header refers to a key elsewhere (`jku`, `x5u`, `x5c`) instead of carrying `jwk`.
+    ExternalKeyReference,
+    /// The `jwk` has private key members (RFC 9449 §4.3 check 7).
+    PrivateKey,
+    /// The `jwk` is not a usable public key (bad point, bad size, unknown curve).
+    InvalidKey(&'static str),
+    /// The `jwk` key type or curve does not fit `alg`.
+    KeyAlgorithmMismatch,
+    /// The signature does not verify with the `jwk` (RFC 9449 §4.3 check 6).
+    InvalidSignature,
+    /// `jti` is longer than the configured limit.
+    JtiTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// `htm` is not the request method (RFC 9449 §4.3 check 8).
+    MethodMismatch,
+    /// `htu` is not the request's target URI (RFC 9449 §4.3 check 9).
+    UriMismatch,
+    /// `htu` is not an absolute `http`/`https` URI without userinfo.
+    InvalidUri,
+    /// `iat` is further in the past than the acceptance window (RFC 9449 §4.3 check 11).
+    IssuedTooLongAgo,
+    /// `iat` is further in the future than the allowed clock skew (RFC 9449 §4.3 check 11).
+    IssuedInFuture,
+    /// An access token came with the proof but `ath` is absent (RFC 9449 §4.3 check 12).
+    MissingAccessTokenHash,
+    /// `ath` is not the hash of the presented access token (RFC 9449 §4.3 check 12).
+    AccessTokenHashMismatch,
+    /// This proof (`jkt`, `jti`) was already used (RFC 9449 §11.1).
+    Replayed,
+    /// The replay store has no room left; refused rather than evicting live entries.
+    ReplayStoreFull,
+    /// This client key has as many live proofs recorded as one key may; refused.
+    ReplayQuotaExceeded,
+    /// The replay store failed or timed out; refused rather than accepted.
+    ReplayStoreUnavailable,
+    /// The access token is bound to a different key than the proof's (RFC 9449 §6, Figure 16).
+    KeyBindingMismatch,
+    /// The access token is not bound to any key, yet was presented with the DPoP scheme.
+    TokenNotBound,
+    /// A DPoP-bound access token was presented with the Bearer scheme (RFC 9449 §7.2).
+    BoundTokenAsBearer,
+    /// The server-side target URI could not be parsed (a request with a bad `Host`, for example).
+    InvalidTargetUri,
+}
+
+impl DpopError {
+    /// The RFC error code.
+    #[must_use]
+    pub const fn code(&self) -> ErrorCode {
+        match self {
+            Self::KeyBindingMismatch | Self::TokenNotBound | Self::BoundTokenAsBearer => {
+                ErrorCode::InvalidToken
+            }
+            Self::InvalidTargetUri => ErrorCode::InvalidRequest,
+            Self::ReplayStoreFull | Self::ReplayQuotaExceeded | Self::ReplayStoreUnavailable => {
+                ErrorCode::TemporarilyUnavailable
+            }
+            _ => ErrorCode::InvalidDpopProof,
+        }
+    }
+
+    /// The HTTP status code for this rejection.
+    #[must_use]
+    pub const fn status(&self) -> u16 {
+        self.code().status()
+    }
+
+    /// A short, human `error_description`. Never contains request bytes.
+    #[must_use]
+    pub fn description(&self) -> Cow<'static, str> {
+        let text = match self {
+            Self::MissingProof => "DPoP proof is missing",
+            Self::MultipleProofs => "More than one DPoP header field",
+            Self::ProofTooLarge { limit } => {
+                return Cow::Owned(format!("DPoP proof is larger than {limit} bytes"));
+            }
+            Self::MalformedProof(part) => {
+                return Cow::Owned(format!("DPoP proof is malformed: invalid {part}"));
+            }
+            Self::DuplicateMember(object) => {
+                return Cow::Owned(format!("DPoP proof {object} has a duplicate member"));
+            }
+            Self::TooManyMembers(object) => {
+                return Cow::Owned(format!("DPoP proof {object} has too many members"));
+            }
+            Self::MissingMember(name) => {
+                return Cow::Owned(format!("DPoP proof is missing `{name}`"));
+            }
+            Self::InvalidMember(name) => {
+                return Cow::Owned(format!("DPoP proof has an invalid `{name}`"));
+            }
+            Self::WrongType => "DPoP proof `typ` must be `dpop+jwt`",
+            Self::UnsupportedAlgorithm => {
+                "DPoP proof `alg` is not a supported asymmetric algorithm"
+            }
+            Self::AlgorithmNotAllowed(alg) => {
+                return Cow::Owned(format!("DPoP proof `alg` {} is not allowed", alg.name()));
+            }
+            Self::CriticalHeader => "DPoP proof has a `crit` header parameter",
+            Self::ExternalKeyReference => "DPoP proof key must be given in `jwk`",
+            Self::PrivateKey => "DPoP proof `jwk` contains private key material",
+            Self::InvalidKey(why) => {
+                return Cow::Owned(format!("DPoP proof `jwk` is invalid: {why}"));
+            }
+            Self::KeyAlgorithmMismatch => "DPoP proof `jwk` does not match `alg`",
+            Self::InvalidSignature => "DPoP proof signature is invalid",
+            Self::JtiTooLong { limit } => {
+                return Cow::Owned(format!("DPoP proof `jti` is longer than {limit} bytes"));
+            }
+            Self::MethodMismatch => "DPoP proof `htm` does not match the request method",
+            Self::UriMismatch => "DPoP proof `htu` does not match the request URI",
+            Self::InvalidUri => "DPoP proof `htu` is not an absolute http(s) URI",
+            Self::IssuedTooLongAgo => "DPoP proof `iat` is too old",
+            Self::IssuedInFuture => "DPoP proof `iat` is in the future",
+            Self::MissingAccessTokenHash => "DPoP proof is missing `ath` for the access token",
+            Self::AccessTokenHashMismatch => "DPoP proof `ath` does not match the access token",
+            Self::Replayed => "DPoP proof has already been used",
+            Self::ReplayStoreFull => "DPoP replay cache is full, try again later",
+            Self::ReplayQuotaExceeded => {
+                "Too many recent DPoP proofs from this key, try again later"
+            }
+            Self::ReplayStoreUnavailable => "DPoP replay cache is unavailable, try again later",
+            Self::KeyBindingMismatch => "Invalid DPoP key binding",
+            Self::TokenNotBound => "Access token is not DPoP-bound",
+            Self::BoundTokenAsBearer => "DPoP-bound access token must be sent with the DPoP scheme",
+            Self::InvalidTargetUri => "Request target URI is invalid",
+        };
+        Cow::Borrowed(text)
+    }
+}
+
+impl fmt::Display for DpopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.description())
+    }
+}
+
+impl std::error::Error for DpopError {}

@@ -1,0 +1,61 @@
+//! Binding a proof to an access token: `ath` (RFC 9449 §4.2, §4.3 check 12) and `cnf.jkt`
+//! (RFC 9449 §6).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use subtle::ConstantTimeEq;
+
+use crate::crypto;
+use crate::error::DpopError;
+use crate::jwk::Thumbprint;
+
+/// `base64url(SHA-256(ASCII(access_token)))`: the `ath` value for `access_token`.
+#[must_use]
+pub fn access_token_hash(access_token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(crypto::sha256(access_token.as_bytes()))
+}
+
+/// RFC 9449 §4.3 check 12: `ath` is present and equals the hash of the token (constant time).
+pub(crate) fn check_access_token_hash(
+    ath: Option<&str>,
+    access_token: &str,
+) -> Result<(), DpopError> {
+    let ath = ath.ok_or(DpopError::MissingAccessTokenHash)?;
+    let expected = access_token_hash(access_token);
+    if bool::from(expected.as_bytes().ct_eq(ath.as_bytes())) {
+        Ok(())
+    } else {
+        Err(DpopError::AccessTokenHashMismatch)
+    }
+}
+
+/// RFC 9449 §6 / §7.1: the token's confirmation `cnf.jkt` must name the proof's key.
+///
+/// `cnf_jkt` is `None` when the token is not bound; presented with the DPoP scheme, such a token
+/// is refused ([`DpopError::TokenNotBound`]). A different key is
+/// [`DpopError::KeyBindingMismatch`] (Figure 16). The comparison is constant time.
+///
+/// # Errors
+///
+/// As above.
+pub fn check_key_binding(cnf_jkt: Option<&str>, proof_key: &Thumbprint) -> Result<(), DpopError> {
+    let jkt = cnf_jkt.ok_or(DpopError::TokenNotBound)?;
+    if proof_key.matches_jkt(jkt) {
+        Ok(())
+    } else {
+        Err(DpopError::KeyBindingMismatch)
+    }
+}
+
+/// RFC 9449 §7.2: a token bound to a key (it has `cnf.jkt`) presented with the Bearer scheme is
+/// refused, or a stolen bound token could be used without the key.
+///
+/// # Errors
+///
+/// [`DpopError::BoundTokenAsBearer`] when `cnf_jkt` is present.
+pub fn check_bearer_token_unbound(cnf_jkt: Option<&str>) -> Result<(), DpopError> {
+    match cnf_jkt {
+        Some(_) => Err(DpopError::BoundTokenAsBearer),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,627 @@
+//! [`DpopVerifier`]: every RFC 9449 §4.3 check of a DPoP proof, in one place.
+//!
+//! Each check is one function below, named after what it checks, with its section number.
+//! They run cheapest first so that a forged proof costs no signature verification; the
+//! replay record is written last, only for a proof that passed everything else.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::algorithm::{Algorithm, AlgorithmSet};
+use crate::clock::{Clock, SystemClock};
+use crate::crypto;
+use crate::error::DpopError;
+use crate::htu;
+use crate::jwk::{PublicKey, Thumbprint, ValidatedJwk};
+use crate::proof::{self, CompactJws, ProofClaims, ProofHeader};
+use crate::replay::{InMemoryReplayStore, Insertion, ReplayKey, ReplayStore, ReplayStoreError};
+use crate::token;
+
+/// Default bound on the `DPoP` header value, checked before any decoding.
+pub const DEFAULT_MAX_PROOF_LEN: usize = 8 * 1024;
+/// Default bound on `jti`, in bytes.
+pub const DEFAULT_MAX_JTI_LEN: usize = 256;
+/// Default acceptance window for `iat`, both into the past and into the future.
+pub const DEFAULT_IAT_WINDOW: Duration = Duration::from_secs(300);
+
+/// What the server knows about the request a proof must match.
+#[derive(Clone, Copy, Debug)]
+pub struct ProofRequest<'a> {
+    method: &'a str,
+    target_uri: &'a str,
+    access_token: Option<&'a str>,
+}
+
+impl<'a> ProofRequest<'a> {
+    /// A request with this method and absolute target URI (as the server's public origin plus
+    /// path; never trust a client-supplied `Host` blindly behind proxies).
+    #[must_use]
+    pub const fn new(method: &'a str, target_uri: &'a str) -> Self {
+        Self {
+            method,
+            target_uri,
+            access_token: None,
+        }
+    }
+
+    /// The access token presented with the proof: `ath` is then required (§4.3 check 12).
+    #[must_use]
+    pub const fn access_token(mut self, token: &'a str) -> Self {
+        self.access_token = Some(token);
+        self
+    }
+}
+
+/// A proof that passed every check, replay included.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedProof {
+    thumbprint: Thumbprint,
+    jti: String,
+    issued_at: i64,
+    algorithm: Algorithm,
+    public_key: PublicKey,
+    nonce: Option<String>,
+}
+
+impl VerifiedProof {
+    /// The RFC 7638 thumbprint of the proof's key: the `jkt` a bound token must carry.
+    #[must_use]
+    pub const fn thumbprint(&self) -> &Thumbprint {
+        &self.thumbprint
+    }
+
+    /// The thumbprint in its base64url `jkt` form.
+    #[must_use]
+    pub fn jkt(&self) -> String {
+        self.thumbprint.to_string()
+    }
+
+    /// The proof's unique identifier.
+    #[must_use]
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+
+    /// `iat`, seconds since the epoch.
+    #[must_use]
+    pub const fn issued_at(&self) -> i64 {
+        self.issued_at
+    }
+
+    /// The signature algorithm.
+    #[must_use]
+    pub const fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The public key that signed the proof.
+    #[must_use]
+    pub const fn public_key(&self) -> &PublicKey {
+        &self.public_key
+    }
+
+    /// The `nonce` claim, if the proof has one.
+    #[must_use]
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
+    }
+
+    /// Checks that an access token's `cnf.jkt` names this proof's key (RFC 9449 §6).
+    ///
+    /// # Errors
+    ///
+    /// [`DpopError::TokenNotBound`] without `cnf.jkt`, [`DpopError::KeyBindingMismatch`] for
+    /// another key.
+    pub fn check_key_binding(&self, cnf_jkt: Option<&str>) -> Result<(), DpopError> {
+        token::check_key_binding(cnf_jkt, &self.thumbprint)
+    }
+}
+
+/// A proof that passed every check but replay. Hand it to [`DpopVerifier::record`].
+///
+/// The split lets a server validate the access token between the two, so that only requests
+/// with a valid token can write to the replay store.
+#[derive(Debug)]
+#[must_use = "a checked proof is not verified until it is recorded"]
+pub struct UnrecordedProof(VerifiedProof);
+
+impl UnrecordedProof {
+    /// The checked proof, for decisions before recording (token binding, logging).
+    pub const fn proof(&self) -> &VerifiedProof {
+        &self.0
+    }
+}
+
+/// Verifies DPoP proofs. Cheap to clone; build once and share.
+#[derive(Clone)]
+pub struct DpopVerifier {
+    inner: Arc<Config>,
+}
+
+struct Config {
+    algorithms: AlgorithmSet,
+    max_proof_len: usize,
+    max_jti_len: usize,
+    max_age: Duration,
+    max_clock_skew: Duration,
+    clock: Arc<dyn Clock>,
+    replay_store: Arc<dyn ReplayStore>,
+}
+
+impl DpopVerifier {
+    /// A verifier with the defaults: ES256 only, 8 KiB proofs, 256-byte `jti`, `iat` within
+    /// ±300 s, an in-memory replay store, the system clock.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::builder().build_with_defaults()
+    }
+
+    /// Configures a verifier.
+    pub fn builder() -> DpopVerifierBuilder {
+        DpopVerifierBuilder::default()
+    }
+
+    /// The allowed algorithms: what `algs` advertises and what is enforced.
+    #[must_use]
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.inner.algorithms
+    }
+
+    /// How long a replay record must live: any proof accepted now is outside the `iat` window
+    /// by then.
+    #[must_use]
+    pub fn replay_ttl(&self) -> Duration {
+        self.inner.max_age + self.inner.max_clock_skew + Duration::from_secs(1)
+    }
+
+    /// Runs every check, replay included.
+    ///
+    /// `dpop_header_values` are all values of the `DPoP` header field in the request.
+    ///
+    /// # Errors
+    ///
+    /// The first failed check.
+    pub async fn verify<'v, I>(
+        &self,
+        dpop_header_values: I,
+        request: &ProofRequest<'_>,
+    ) -> Result<VerifiedProof, DpopError>
+    where
+        I: IntoIterator<Item = &'v [u8]>,
+    {
+        let checked = self.check(dpop_header_values, request)?;
+        self.record(checked).await
+    }
+
+    /// Runs every check except replay.
+    ///
+    /// # Errors
+    ///
+    /// The first failed check.
+    pub fn check<'v, I>(
+        &self,
+        dpop_header_values: I,
+        request: &ProofRequest<'_>,
+    ) -> Result<UnrecordedProof, DpopError>
+    where
+        I: IntoIterator<Item = &'v [u8]>,
+    {
+        self.run_checks(dpop_header_values, request)
+            .map(UnrecordedProof)
+            .inspect_err(|error| {
+                tracing::debug!(%error, method = request.method, "DPoP proof rejected");
+            })
+    }
+
+    /// Records the proof in the replay store; succeeds only the first time (RFC 9449 §11.1).
+    ///
+    /// # Errors
+    ///
+    /// [`DpopError::Replayed`] for a proof seen before; a store that is full or failing is a
+    /// rejection too, never an acceptance.
+    pub async fn record(&self, proof: UnrecordedProof) -> Result<VerifiedProof, DpopError> {
+        let UnrecordedProof(proof) = proof;
+        let key = ReplayKey::new(&proof.thumbprint, &proof.jti);
+        match self
+            .inner
+            .replay_store
+            .insert_if_absent(key, self.replay_ttl())
+            .await
+        {
+            Ok(Insertion::Inserted) => Ok(proof),
+            Ok(Insertion::AlreadyPresent) => {
+                tracing::debug!(jkt = %proof.thumbprint, "DPoP proof rejected: replayed");
+                Err(DpopError::Replayed)
+            }
+            Err(ReplayStoreError::Full) => {
+                tracing::warn!("DPoP proof rejected: replay store is full");
+                Err(DpopError::ReplayStoreFull)
+            }
+            Err(ReplayStoreError::QuotaExceeded) => {
+                tracing::warn!(jkt = %proof.thumbprint, "DPoP proof rejected: per-key replay quota exhausted");
+                Err(DpopError::ReplayQuotaExceeded)
+            }
+            Err(ReplayStoreError::Unavailable(cause)) => {
+                tracing::error!(%cause, "DPoP proof rejected: replay store unavailable");
+                Err(DpopError::ReplayStoreUnavailable)
+            }
+        }
+    }
+
+    fn run_checks<'v, I>(
+        &self,
+        dpop_header_values: I,
+        request: &ProofRequest<'_>,
+    ) -> Result<VerifiedProof, DpopError>
+    where
+        I: IntoIterator<Item = &'v [u8]>,
+    {
+        let value = single_proof(dpop_header_values)?;
+        check_proof_len(value, self.inner.max_proof_len)?;
+        let jws = CompactJws::split(value)?;
+
+        let header_json = proof::decode_segment(jws.header, "header")?;
+        let header = proof::parse_header(&header_json)?;
+        check_type(&header)?;
+        let algorithm = check_algorithm(&header, self.inner.algorithms)?;
+        check_no_critical_extensions(&header)?;
+        let key = check_public_key(&header, algorithm)?;
+
+        let claims_json = proof::decode_segment(jws.payload, "claims")?;
+        let claims = proof::parse_claims(&claims_json)?;
+        let required = check_required_claims(&claims)?;
+        check_jti_len(required.jti, self.inner.max_jti_len)?;
+        check_method(required.htm, request.method)?;
+        check_uri(required.htu, request.target_uri)?;
+        self.check_issued_at(required.iat)?;
+        if let Some(access_token) = request.access_token {
+            check_access_token_hash(&claims, access_token)?;
+        }
+
+        let signature = proof::decode_segment(jws.signature, "signature")?;
+        check_signature(algorithm, &key.key, jws.signing_input, &signature)?;
+
+        Ok(VerifiedProof {
+            thumbprint: key.thumbprint,
+            jti: required.jti.to_owned(),
+            issued_at: required.iat,
+            algorithm,
+            public_key: key.key,
+            nonce: claims.nonce.map(Into::into),
+        })
+    }
+
+    /// RFC 9449 §4.3 check 11: `iat` within the acceptance window around the server's clock.
+    fn check_issued_at(&self, iat: i64) -> Result<(), DpopError> {
+        let now = i64::try_from(self.inner.clock.now()).unwrap_or(i64::MAX);
+        let skew = i64::try_from(self.inner.max_clock_skew.as_secs()).unwrap_or(i64::MAX);
+        let age = i64::try_from(self.inner.max_age.as_secs()).unwrap_or(i64::MAX);
+        if iat > now.saturating_add(skew) {
+            return Err(DpopError::IssuedInFuture);
+        }
+        if iat < now.saturating_sub(age) {
+            return Err(DpopError::IssuedTooLongAgo);
+        }
+        Ok(())
+    }
+}
+
+/// RFC 9449 §4.3 check 1: exactly one `DPoP` HTTP request header field.
+fn single_proof<'v, I: IntoIterator<Item = &'v [u8]>>(values: I) -> Result<&'v [u8], DpopError> {
+    let mut values = values.into_iter();
+    let first = values.next().ok_or(DpopError::MissingProof)?;
+    if values.next().is_some() {
+        return Err(DpopError::MultipleProofs);
+    }
+    Ok(first)
+}
+
+/// Bounds the work a request can cause: checked before any decoding.
+fn check_proof_len(value: &[u8], limit: usize) -> Result<(), DpopError> {
+    if value.len() > limit {
+        return Err(DpopError::ProofTooLarge { limit });
+    }
+    Ok(())
+}
+
+/// RFC 9449 §4.3 check 4: `typ` is `dpop+jwt`.
+fn check_type(header: &ProofHeader<'_>) -> Result<(), DpopError> {
+    match header.typ.as_deref() {
+        Some("dpop+jwt") => Ok(()),
+        Some(_) => Err(DpopError::WrongType),
+        None => Err(DpopError::MissingMember("typ")),
+    }
+}
+
+/// RFC 9449 §4.3 check 5: `alg` is an asymmetric algorithm, supported and allowed.
+fn check_algorithm(
+    header: &ProofHeader<'_>,
+    allowed: AlgorithmSet,
+) -> Result<Algorithm, DpopError> {
+    let name = header
+        .alg
+        .as_deref()
+        .ok_or(DpopError::MissingMember("alg"))?;
+    let algorithm = Algorithm::from_name(name).ok_or(DpopError::UnsupportedAlgorithm)?;
+    if !allowed.contains(algorithm) {
+        return Err(DpopError::AlgorithmNotAllowed(algorithm));
+    }
+    Ok(algorithm)
+}
+
+/// RFC 7515 §4.1.11: no extension is understood, so any `crit` makes the JWS invalid.
+fn check_no_critical_extensions(header: &ProofHeader<'_>) -> Result<(), DpopError> {
+    if header.has_crit {
+        return Err(DpopError::CriticalHeader);
+    }
+    Ok(())
+}
+
+/// RFC 9449 §4.3 check 7 (and §4.2 `jwk`): the key is in `jwk`, public, valid, and fits `alg`.
+fn check_public_key(
+    header: &ProofHeader<'_>,
+    algorithm: Algorithm,
+) -> Result<ValidatedJwk, DpopError> {
+    if header.has_external_key {
+        return Err(DpopError::ExternalKeyReference);
+    }
+    let jwk = header
+        .jwk
+        .as_ref()
+        .ok_or(DpopError::MissingMember("jwk"))?
+        .validate()?;
+    if !jwk.key.fits(algorithm) {
+        return Err(DpopError::KeyAlgorithmMismatch);
+    }
+    Ok(jwk)
+}
+
+/// The claims every proof must have.
+struct RequiredClaims<'c> {
+    jti: &'c str,
+    htm: &'c str,
+    htu: &'c str,
+    iat: i64,
+}
+
+/// RFC 9449 §4.3 check 3: `jti`, `htm`, `htu` and `iat` are present (types were checked while
+/// parsing).
+fn check_required_claims<'c>(claims: &'c ProofClaims<'_>) -> Result<RequiredClaims<'c>, DpopError> {
+    Ok(RequiredClaims {
+        jti: claims
+            .jti
+            .as_deref()
+            .ok_or(DpopError::MissingMember("jti"))?,
+        htm: claims
+            .htm
+            .as_deref()
+            .ok_or(DpopError::MissingMember("htm"))?,
+        htu: claims
+            .htu
+            .as_deref()
+            .ok_or(DpopError::MissingMember("htu"))?,
+        iat: claims.iat.ok_or(DpopError::MissingMember("iat"))?,
+    })
+}
+
+/// `jti` is non-empty and bounded: it is stored (hashed) per accepted proof.
+fn check_jti_len(jti: &str, limit: usize) -> Result<(), DpopError> {
+    if jti.is_empty() {
+        return Err(DpopError::InvalidMember("jti"));
+    }
+    if jti.len() > limit {
+        return Err(DpopError::JtiTooLong { limit });
+    }
+    Ok(())
+}
+
+/// RFC 9449 §4.3 check 8: `htm` equals the request method, case-sensitively (RFC 9110 §9.1).
+fn check_method(htm: &str, method: &str) -> Result<(), DpopError> {
+    if htm != method {
+        return Err(DpopError::MethodMismatch);
+    }
+    Ok(())
+}
+
+/// RFC 9449 §4.3 check 9: `htu` equals the target URI, ignoring query and fragment, after
+/// RFC 3986 §6.2.2 / §6.2.3 normalization.
+fn check_uri(htu_claim: &str, target_uri: &str) -> Result<(), DpopError> {
+    let claimed = htu::normalize_htu(htu_claim).ok_or(DpopError::InvalidUri)?;
+    let target = htu::normalize_htu(target_uri).ok_or(DpopError::InvalidTargetUri)?;
+    if claimed != target {
+        return Err(DpopError::UriMismatch);
+    }
+    Ok(())
+}
+
+/// RFC 9449 §4.3 check 12: with an access token, `ath` is its hash.
+fn check_access_token_hash(claims: &ProofClaims<'_>, access_token: &str) -> Result<(), DpopError> {
+    token::check_access_token_hash(claims.ath.as_deref(), access_token)
+}
+
+/// RFC 9449 §4.3 check 6: the signature verifies with the key from `jwk`.
+fn check_signature(
+    algorithm: Algorithm,
+    key: &PublicKey,
+    signing_input: &[u8],
+    signature: &[u8],
+) -> Result<(), DpopError> {
+    key.verify(algorithm, signing_input, signature)
+}
+
+impl Default for DpopVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for DpopVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopVerifier")
+            .field("algorithms", &self.inner.algorithms)
+            .field("max_proof_len", &self.inner.max_proof_len)
+            .field("max_jti_len", &self.inner.max_jti_len)
+            .field("max_age", &self.inner.max_age)
+            .field("max_clock_skew", &self.inner.max_clock_skew)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A verifier configuration that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The algorithm allow-list is empty.
+    NoAlgorithms,
+    /// The compiled crypto backend cannot verify this algorithm.
+    UnsupportedAlgorithm(Algorithm),
+    /// A size limit is zero.
+    ZeroLimit(&'static str),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoAlgorithms => f.write_str("the DPoP algorithm allow-list is empty"),
+            Self::UnsupportedAlgorithm(alg) => {
+                write!(
+                    f,
+                    "the {} crypto backend cannot verify {alg}",
+                    crypto::BACKEND
+                )
+            }
+            Self::ZeroLimit(name) => write!(f, "{name} must be greater than zero"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds a [`DpopVerifier`].
+#[derive(Clone)]
+#[must_use]
+pub struct DpopVerifierBuilder {
+    algorithms: AlgorithmSet,
+    max_proof_len: usize,
+    max_jti_len: usize,
+    max_age: Duration,
+    max_clock_skew: Duration,
+    clock: Arc<dyn Clock>,
+    replay_store: Option<Arc<dyn ReplayStore>>,
+}
+
+impl Default for DpopVerifierBuilder {
+    fn default() -> Self {
+        Self {
+            algorithms: AlgorithmSet::default(),
+            max_proof_len: DEFAULT_MAX_PROOF_LEN,
+            max_jti_len: DEFAULT_MAX_JTI_LEN,
+            max_age: DEFAULT_IAT_WINDOW,
+            max_clock_skew: DEFAULT_IAT_WINDOW,
+            clock: Arc::new(SystemClock),
+            replay_store: None,
+        }
+    }
+}
+
+impl DpopVerifierBuilder {
+    /// The algorithms proofs may use (default: ES256 only).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// The largest `DPoP` header value accepted, in bytes (default 8 KiB).
+    pub fn max_proof_len(mut self, bytes: usize) -> Self {
+        self.max_proof_len = bytes;
+        self
+    }
+
+    /// The longest `jti` accepted, in bytes (default 256).
+    pub fn max_jti_len(mut self, bytes: usize) -> Self {
+        self.max_jti_len = bytes;
+        self
+    }
+
+    /// How old a proof's `iat` may be (default 300 s).
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = age;
+        self
+    }
+
+    /// How far in the future a proof's `iat` may be, for client clocks running ahead
+    /// (default 300 s).
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
+        self
+    }
+
+    /// The clock (default: the system clock). The default replay store uses it too.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Where accepted proofs are recorded (default: an [`InMemoryReplayStore`] on this
+    /// builder's clock). Use a shared store when several instances serve one resource.
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay_store = Some(Arc::new(store));
+        self
+    }
+
+    /// Builds the verifier.
+    ///
+    /// # Errors
+    ///
+    /// An empty allow-list, an algorithm the crypto backend lacks, or a zero size limit.
+    pub fn build(self) -> Result<DpopVerifier, ConfigError> {
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        if let Some(missing) = self.algorithms.iter().find(|alg| !alg.is_supported()) {
+            return Err(ConfigError::UnsupportedAlgorithm(missing));
+        }
+        if self.max_proof_len == 0 {
+            return Err(ConfigError::ZeroLimit("max_proof_len"));
+        }
+        if self.max_jti_len == 0 {
+            return Err(ConfigError::ZeroLimit("max_jti_len"));
+        }
+        Ok(self.build_with_defaults())
+    }
+
+    /// Builds without validation; only for configurations known to be valid.
+    fn build_with_defaults(self) -> DpopVerifier {
+        let replay_store = self.replay_store.unwrap_or_else(|| {
+            Arc::new(
+                InMemoryReplayStore::builder()
+                    .clock(Arc::clone(&self.clock))
+                    .build(),
+            )
+        });
+        DpopVerifier {
+            inner: Arc::new(Config {
+                algorithms: self.algorithms,
+                max_proof_len: self.max_proof_len,
+                max_jti_len: self.max_jti_len,
+                max_age: self.max_age,
+                max_clock_skew: self.max_clock_skew,
+                clock: self.clock,
+                replay_store,
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for DpopVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopVerifierBuilder")
+            .field("algorithms", &self.algorithms)
+            .field("max_proof_len", &self.max_proof_len)
+            .field("max_jti_len", &self.max_jti_len)
+            .field("max_age", &self.max_age)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .finish_non_exhaustive()
+    }
+}
