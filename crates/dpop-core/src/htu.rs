@@ -12,10 +12,7 @@ use fluent_uri::Uri;
 /// §4.2.4 forbids it in http(s) URIs; a proof naming one cannot match a real request).
 #[must_use]
 pub fn normalize_htu(uri: &str) -> Option<String> {
-    // In RFC 3986 syntax the path ends at the first `?` or `#`; neither may occur before it.
-    let end = uri.find(['?', '#']).unwrap_or(uri.len());
-    let without_query = uri.get(..end)?;
-    let parsed = Uri::parse(without_query).ok()?;
+    let parsed = Uri::parse(without_query(uri)).ok()?;
     let scheme = parsed.scheme().as_str();
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return None;
@@ -32,6 +29,14 @@ pub fn normalize_htu(uri: &str) -> Option<String> {
         text.push('/');
     }
     Some(text)
+}
+
+/// `uri` without its query and fragment: in RFC 3986 syntax the path ends at the first `?` or
+/// `#`, and neither may occur before it.
+pub(crate) fn without_query(uri: &str) -> &str {
+    uri.find(['?', '#'])
+        .and_then(|end| uri.get(..end))
+        .unwrap_or(uri)
 }
 
 /// Whether `htu` and `target` name the same resource under RFC 3986 normalization.

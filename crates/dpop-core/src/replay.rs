@@ -28,11 +28,9 @@ impl ReplayKey {
     /// The key for the proof `jti` signed by the key with thumbprint `jkt`.
     #[must_use]
     pub fn new(jkt: &Thumbprint, jti: &str) -> Self {
-        let mut input = Vec::with_capacity(32 + jti.len());
-        input.extend_from_slice(jkt.as_bytes());
-        input.extend_from_slice(jti.as_bytes());
+        let proof = crypto::sha256_concat(&[jkt.as_bytes(), jti.as_bytes()]);
         Self {
-            proof: crypto::sha256(&input),
+            proof,
             client: *jkt.as_bytes(),
         }
     }

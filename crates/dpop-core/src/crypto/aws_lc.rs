@@ -1,6 +1,5 @@
 //! The aws-lc-rs backend.
 
-use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsBigEndian as _;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -51,12 +50,6 @@ fn parse(alg: Algorithm, bytes: &[u8]) -> Result<ParsedPublicKey, DpopError> {
     };
     ParsedPublicKey::new(algorithm, bytes)
         .map_err(|_| DpopError::InvalidKey("not a point on the curve"))
-}
-
-pub(super) fn sha256(data: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
-    out
 }
 
 /// An ES256 key pair for signing proofs.

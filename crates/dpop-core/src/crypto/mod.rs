@@ -40,6 +40,8 @@ use rustcrypto as backend;
 
 pub(crate) use backend::Es256KeyPair;
 
+use sha2::Digest as _;
+
 use crate::algorithm::Algorithm;
 use crate::error::DpopError;
 use crate::jwk::PublicKey;
@@ -69,7 +71,16 @@ pub(crate) fn verify_signature(
 
 /// SHA-256.
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    backend::sha256(data)
+    sha2::Sha256::digest(data).into()
+}
+
+/// SHA-256 of the concatenation of `parts`, without building it.
+pub(crate) fn sha256_concat(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = sha2::Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
 }
 
 /// A failure inside the crypto backend while making keys or signatures (client side only).

@@ -1,6 +1,5 @@
 //! The ring backend.
 
-use ring::digest;
 use ring::rand::SystemRandom;
 use ring::signature::{
     self, EcdsaKeyPair, KeyPair as _, RsaPublicKeyComponents, UnparsedPublicKey,
@@ -45,12 +44,6 @@ pub(super) fn verify(
         _ => return Err(DpopError::KeyAlgorithmMismatch),
     };
     verified.map_err(|_| DpopError::InvalidSignature)
-}
-
-pub(super) fn sha256(data: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
-    out
 }
 
 /// An ES256 key pair for signing proofs. ring hides the private scalar, so the PKCS#8

@@ -3,7 +3,6 @@
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use rand_core::OsRng;
-use sha2::Digest as _;
 
 use super::CryptoError;
 use crate::algorithm::Algorithm;
@@ -30,10 +29,6 @@ pub(super) fn verify(
     let sig = Signature::from_slice(sig).map_err(|_| DpopError::InvalidSignature)?;
     key.verify(message, &sig)
         .map_err(|_| DpopError::InvalidSignature)
-}
-
-pub(super) fn sha256(data: &[u8]) -> [u8; 32] {
-    sha2::Sha256::digest(data).into()
 }
 
 /// An ES256 key pair for signing proofs.
