@@ -138,6 +138,12 @@ pub enum DpopError {
     BoundTokenAsBearer,
     /// The server-side target URI could not be parsed (a request with a bad `Host`, for example).
     InvalidTargetUri,
+    /// Two `Authorization` fields, or credentials in more than one way (RFC 6750 §2, Figure 19).
+    MultipleAuthorization,
+    /// The `Authorization` field is not `scheme 1*SP token68` (RFC 9110 §11.4).
+    MalformedAuthorization,
+    /// A Bearer token was presented to a resource that accepts only DPoP.
+    BearerNotAccepted,
 }
 
 impl DpopError {
@@ -148,7 +154,10 @@ impl DpopError {
             Self::KeyBindingMismatch | Self::TokenNotBound | Self::BoundTokenAsBearer => {
                 ErrorCode::InvalidToken
             }
-            Self::InvalidTargetUri => ErrorCode::InvalidRequest,
+            Self::InvalidTargetUri | Self::MultipleAuthorization | Self::MalformedAuthorization => {
+                ErrorCode::InvalidRequest
+            }
+            Self::BearerNotAccepted => ErrorCode::InvalidToken,
             Self::ReplayStoreFull | Self::ReplayQuotaExceeded | Self::ReplayStoreUnavailable => {
                 ErrorCode::TemporarilyUnavailable
             }
@@ -221,6 +230,11 @@ impl DpopError {
             Self::TokenNotBound => "Access token is not DPoP-bound",
             Self::BoundTokenAsBearer => "DPoP-bound access token must be sent with the DPoP scheme",
             Self::InvalidTargetUri => "Request target URI is invalid",
+            Self::MultipleAuthorization => "Multiple methods used to include access token",
+            Self::MalformedAuthorization => "Malformed Authorization header",
+            Self::BearerNotAccepted => {
+                "This resource requires DPoP-bound tokens; Bearer is not accepted"
+            }
         };
         Cow::Borrowed(text)
     }

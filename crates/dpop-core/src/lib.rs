@@ -49,28 +49,38 @@
 #![warn(missing_docs)]
 
 mod algorithm;
+mod authorization;
 mod challenge;
 pub mod clock;
 mod crypto;
 mod error;
+mod guard;
+pub mod headers;
 mod htu;
 mod json;
 mod jwk;
 mod proof;
 pub mod replay;
 mod signer;
+mod target;
 mod token;
 mod verifier;
 
 pub use algorithm::{Algorithm, AlgorithmSet};
+pub use authorization::{Credentials, parse_authorization};
 pub use challenge::{Challenge, ErrorScheme, quoted_string, www_authenticate};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::CryptoError;
 pub use error::{DpopError, ErrorCode};
+pub use guard::{
+    AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, PendingAuthorization, Rejection,
+};
+pub use headers::HeaderValues;
 pub use htu::{htu_matches, normalize_htu};
 pub use jwk::{EcCurve, MAX_RSA_BITS, MIN_RSA_BITS, PublicKey, Thumbprint};
 pub use replay::{InMemoryReplayStore, ReplayStore};
 pub use signer::{DpopKey, KeyError, ProofBuilder};
+pub use target::RequestUri;
 pub use token::{access_token_hash, check_bearer_token_unbound, check_key_binding};
 pub use verifier::{
     ConfigError, DEFAULT_IAT_WINDOW, DEFAULT_MAX_JTI_LEN, DEFAULT_MAX_PROOF_LEN, DpopVerifier,

@@ -482,6 +482,8 @@ pub enum ConfigError {
     UnsupportedAlgorithm(Algorithm),
     /// A size limit is zero.
     ZeroLimit(&'static str),
+    /// The public origin is not an absolute `http(s)` URI without query or fragment.
+    InvalidPublicOrigin,
 }
 
 impl fmt::Display for ConfigError {
@@ -496,6 +498,9 @@ impl fmt::Display for ConfigError {
                 )
             }
             Self::ZeroLimit(name) => write!(f, "{name} must be greater than zero"),
+            Self::InvalidPublicOrigin => f.write_str(
+                "the public origin must be an absolute http(s) URI such as https://mcp.example.com",
+            ),
         }
     }
 }

@@ -1,0 +1,131 @@
+//! The actix-web middleware: [`Dpop`] (the `Transform`) and [`DpopMiddleware`] (the `Service`).
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_web::body::EitherBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::StatusCode;
+use actix_web::{Error, HttpMessage as _, HttpResponse};
+use dpop_core::{DpopGuard, HeaderValues, Rejection, RequestUri};
+
+/// Applies DPoP to every request of the wrapped app, scope or resource.
+///
+/// `Dpop::new()` is secure on its own (see [`DpopGuard::new`]); configure with
+/// [`DpopGuard::builder`] and [`Dpop::with_guard`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Dpop {
+    guard: DpopGuard,
+}
+
+impl Dpop {
+    /// Middleware with [`DpopGuard::new`]'s defaults.
+    pub fn new() -> Self {
+        Self::with_guard(DpopGuard::new())
+    }
+
+    /// Middleware that decides with `guard`.
+    pub fn with_guard(guard: DpopGuard) -> Self {
+        Self { guard }
+    }
+}
+
+impl Default for Dpop {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Dpop
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = DpopMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(DpopMiddleware {
+            service: Rc::new(service),
+            guard: self.guard.clone(),
+        }))
+    }
+}
+
+/// The service [`Dpop`] wraps around the inner one.
+#[derive(Debug)]
+pub struct DpopMiddleware<S> {
+    service: Rc<S>,
+    guard: DpopGuard,
+}
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl<S, B> Service<ServiceRequest> for DpopMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalFuture<Result<Self::Response, Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let uri = request.uri();
+        let request_uri = RequestUri {
+            scheme: uri.scheme_str(),
+            authority: uri.authority().map(|a| a.as_str()),
+            path: uri.path(),
+        };
+        let headers = request.headers();
+        let checked = self
+            .guard
+            .check(request.method().as_str(), &request_uri, |name| {
+                headers
+                    .get_all(name)
+                    .map(|value| value.as_bytes())
+                    .collect::<HeaderValues<'_>>()
+            });
+        let pending = match checked {
+            Ok(pending) => pending,
+            Err(rejection) => return Box::pin(ready(Ok(reject(request, &rejection)))),
+        };
+        let (service, guard) = (Rc::clone(&self.service), self.guard.clone());
+        Box::pin(async move {
+            match guard.complete(pending).await {
+                Ok(authentication) => {
+                    request.extensions_mut().insert(authentication);
+                    service
+                        .call(request)
+                        .await
+                        .map(ServiceResponse::map_into_left_body)
+                }
+                Err(rejection) => Ok(reject(request, &rejection)),
+            }
+        })
+    }
+}
+
+/// Answers `request` with the rejection.
+fn reject<B>(request: ServiceRequest, rejection: &Rejection) -> ServiceResponse<EitherBody<B>> {
+    request
+        .into_response(rejection_response(rejection))
+        .map_into_right_body()
+}
+
+/// The HTTP response for a rejection, exactly as the guard describes it.
+pub(crate) fn rejection_response(rejection: &Rejection) -> HttpResponse {
+    let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut response = HttpResponse::build(status);
+    for (name, value) in rejection.headers() {
+        response.append_header((name, value));
+    }
+    response.body(rejection.body())
+}

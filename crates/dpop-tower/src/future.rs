@@ -1,0 +1,136 @@
+//! [`ResponseFuture`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use dpop_core::{Authentication, DpopGuard, PendingAuthorization, Rejection};
+use http::{HeaderValue, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+
+type Completion = Pin<Box<dyn Future<Output = Result<Authentication, Rejection>> + Send>>;
+
+pin_project! {
+    /// The response future of [`DpopService`](crate::DpopService).
+    pub struct ResponseFuture<S: Service<Request<ReqBody>>, ReqBody> {
+        #[pin]
+        state: State<S, ReqBody>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S: Service<Request<ReqBody>>, ReqBody> {
+        /// Rejected without calling the inner service.
+        Rejected { response: Option<Response<String>> },
+        /// Waiting for the replay store (and, later, token validation).
+        Completing { completion: Completion, request: Option<Request<ReqBody>>, service: S },
+        /// The inner service is answering.
+        Inner { #[pin] future: S::Future },
+    }
+}
+
+impl<S: Service<Request<ReqBody>>, ReqBody> ResponseFuture<S, ReqBody> {
+    pub(crate) fn rejected(rejection: &Rejection) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(rejection_response(rejection)),
+            },
+        }
+    }
+
+    pub(crate) fn completing(
+        guard: DpopGuard,
+        pending: PendingAuthorization,
+        request: Request<ReqBody>,
+        service: S,
+    ) -> Self {
+        let completion = Box::pin(async move { guard.complete(pending).await });
+        Self {
+            state: State::Completing {
+                completion,
+                request: Some(request),
+                service,
+            },
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Rejected { response } => {
+                    let response = response
+                        .take()
+                        .map_or_else(already_answered, |r| r.map(ResponseBody::rejection));
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Completing {
+                    completion,
+                    request,
+                    service,
+                } => {
+                    let outcome = ready!(completion.as_mut().poll(cx));
+                    let Some(mut request) = request.take() else {
+                        return Poll::Ready(Ok(already_answered()));
+                    };
+                    match outcome {
+                        Ok(authentication) => {
+                            request.extensions_mut().insert(authentication);
+                            let future = service.call(request);
+                            state.set(State::Inner { future });
+                        }
+                        Err(rejection) => {
+                            state.set(State::Rejected {
+                                response: Some(rejection_response(&rejection)),
+                            });
+                        }
+                    }
+                }
+                StateProj::Inner { future } => {
+                    let response = ready!(future.poll(cx))?;
+                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                }
+            }
+        }
+    }
+}
+
+/// The HTTP response for a rejection, exactly as the guard describes it.
+pub fn rejection_response(rejection: &Rejection) -> Response<String> {
+    let mut response = Response::new(rejection.body());
+    *response.status_mut() =
+        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    for (name, value) in rejection.headers() {
+        // Challenge values are quoted-string escaped to visible ASCII, so this cannot fail;
+        // if it ever did, the response stays a refusal, just without that header.
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+/// A future polled after it finished: answer with a refusal rather than panic.
+fn already_answered<B>() -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::rejection(String::new()));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+impl<S: Service<Request<ReqBody>>, ReqBody> fmt::Debug for ResponseFuture<S, ReqBody> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

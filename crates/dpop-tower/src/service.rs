@@ -1,0 +1,84 @@
+//! [`DpopService`].
+
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use dpop_core::{DpopGuard, HeaderValues, RequestUri};
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::future::ResponseFuture;
+
+/// Finds the URI the client sent among the request extensions.
+pub(crate) type UriSource = fn(&http::Extensions) -> Option<&http::Uri>;
+
+/// The service [`DpopLayer`](crate::DpopLayer) produces.
+#[derive(Clone, Debug)]
+pub struct DpopService<S> {
+    inner: S,
+    guard: DpopGuard,
+    uri_source: Option<UriSource>,
+}
+
+impl<S> DpopService<S> {
+    pub(crate) fn new(inner: S, guard: DpopGuard, uri_source: Option<UriSource>) -> Self {
+        Self {
+            inner,
+            guard,
+            uri_source,
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for DpopService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ResBody: Body<Data = Bytes>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let uri = self
+            .uri_source
+            .and_then(|source| source(request.extensions()))
+            .unwrap_or(request.uri());
+        let request_uri = RequestUri {
+            scheme: uri.scheme_str(),
+            authority: uri.authority().map(|a| a.as_str()),
+            path: uri.path(),
+        };
+        let headers = request.headers();
+        let checked = self
+            .guard
+            .check(request.method().as_str(), &request_uri, |name| {
+                headers
+                    .get_all(name)
+                    .iter()
+                    .map(http::HeaderValue::as_bytes)
+                    .collect::<HeaderValues<'_>>()
+            });
+        match checked {
+            Err(rejection) => ResponseFuture::rejected(&rejection),
+            Ok(pending) => {
+                // The ready service goes with this request; the clone stays for the next
+                // `poll_ready` (tower's ready-service swap).
+                let clone = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::completing(self.guard.clone(), pending, request, ready)
+            }
+        }
+    }
+}
