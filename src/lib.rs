@@ -1,8 +1,16 @@
 //! DPoP (RFC 9449) for Rust HTTP servers, above all MCP servers.
 //!
 //! A stolen access token is useless without the client's private key; a stolen proof is useless
-//! after one use. This facade re-exports the framework-free core, [`dpop_core`]; cargo features
-//! pick the crypto backend (and, as they land, the framework adapters and Redis).
+//! after one use. Pick the framework with a cargo feature:
+//!
+//! | feature | module | you write |
+//! |---|---|---|
+//! | `tower` (default) | [`tower`] | `ServiceBuilder::new().layer(DpopLayer::new())` |
+//! | `axum` | [`axum`] | `Router::new().route(..).layer(DpopLayer::new())` |
+//! | `actix` | [`actix`] | `App::new().wrap(Dpop::new())` |
+//!
+//! Every decision is made by [`DpopGuard`], so every framework answers alike. The framework-free
+//! core is re-exported at the crate root:
 //!
 //! ```
 //! use dpop_guard::{DpopKey, DpopVerifier, ProofRequest};
@@ -23,7 +31,25 @@
 
 pub use dpop_core::*;
 
-/// The README's examples, compiled and run as doctests.
+/// The tower layer, for any `Service<http::Request<B>>` (hyper, tonic, …).
+#[cfg(feature = "tower")]
+pub mod tower {
+    pub use dpop_tower::*;
+}
+
+/// The axum layer (reads `OriginalUri` for nested routers) and the `Authenticated` extractor.
+#[cfg(feature = "axum")]
+pub mod axum {
+    pub use dpop_axum::*;
+}
+
+/// The actix-web middleware (`.wrap(Dpop::new())`) and the `Authenticated` extractor.
+#[cfg(feature = "actix")]
+pub mod actix {
+    pub use dpop_actix::*;
+}
+
+/// The README's examples, compiled and run as doctests (they use every framework feature).
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "axum", feature = "actix"))]
 pub struct ReadmeDoctests;
