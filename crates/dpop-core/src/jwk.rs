@@ -93,6 +93,18 @@ impl PublicKey {
         }
     }
 
+    /// Parses and validates a public JWK (JSON text): the key, and its RFC 7638 thumbprint.
+    /// Private members are refused, member names must be unique, unknown members are ignored.
+    ///
+    /// # Errors
+    ///
+    /// The JSON is not a usable public EC, OKP (Ed25519) or RSA key.
+    pub fn from_jwk(jwk: &str) -> Result<(Self, Thumbprint), DpopError> {
+        let parsed: JwkMembers<'_> = json::parse_object(jwk.as_bytes(), "jwk")?;
+        let validated = parsed.validate()?;
+        Ok((validated.key, validated.thumbprint))
+    }
+
     /// Verifies a JWS signature (`r || s` for ECDSA) over `signing_input` with this key.
     ///
     /// # Errors
@@ -158,8 +170,7 @@ impl Thumbprint {
     ///
     /// The key is malformed, private, or of an unknown type.
     pub fn of_jwk_json(jwk: &str) -> Result<Self, DpopError> {
-        let parsed: JwkMembers<'_> = json::parse_object(jwk.as_bytes(), "jwk")?;
-        Ok(parsed.validate()?.thumbprint)
+        PublicKey::from_jwk(jwk).map(|(_, thumbprint)| thumbprint)
     }
 }
 

@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access_token;
 mod algorithm;
 mod authorization;
 mod challenge;
@@ -66,6 +67,7 @@ mod target;
 mod token;
 mod verifier;
 
+pub use access_token::{TokenClaims, TokenError, TokenValidator};
 pub use algorithm::{Algorithm, AlgorithmSet};
 pub use authorization::{Credentials, parse_authorization};
 pub use challenge::{Challenge, ErrorScheme, quoted_string, www_authenticate};
