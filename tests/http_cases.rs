@@ -1,7 +1,12 @@
 //! One table of cases, run over real HTTP on 127.0.0.1 against a tower (hyper), an axum and an
 //! actix-web server. Each case states the status, the exact `WWW-Authenticate` and whether the
 //! handler ran; a case that holds in one framework and not in another fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod support;
 

@@ -102,7 +102,7 @@ async fn start_tower(guard: DpopGuard, hits: Arc<AtomicUsize>) -> SocketAddr {
                     let response: http::Response<Body> = match request.uri().path() {
                         "/open/required" => {
                             let rejection = dpop_guard::Rejection::unguarded_route();
-                            dpop_tower::rejection_response(&rejection).map(|b| b.boxed_unsync())
+                            dpop_tower::reply_response(&rejection.reply()).map(|b| b.boxed_unsync())
                         }
                         "/open/optional" => {
                             hits.fetch_add(1, Ordering::SeqCst);

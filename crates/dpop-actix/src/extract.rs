@@ -57,6 +57,6 @@ impl ResponseError for MissingAuthentication {
     }
 
     fn error_response(&self) -> HttpResponse {
-        crate::middleware::rejection_response(&Rejection::unguarded_route())
+        crate::middleware::reply_response(&Rejection::unguarded_route().reply())
     }
 }

@@ -8,7 +8,7 @@ use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
 use actix_web::{Error, HttpMessage as _, HttpResponse};
-use dpop_core::{DpopGuard, HeaderValues, Rejection, RequestUri};
+use dpop_core::{DpopGuard, HeaderValues, Rejection, Reply, RequestUri};
 
 /// Applies DPoP to every request of the wrapped app, scope or resource.
 ///
@@ -84,6 +84,14 @@ where
             authority: uri.authority().map(|a| a.as_str()),
             path: uri.path(),
         };
+        if let Some(reply) = self
+            .guard
+            .metadata_reply(request.method().as_str(), uri.path())
+        {
+            return Box::pin(ready(Ok(request
+                .into_response(reply_response(&reply))
+                .map_into_right_body())));
+        }
         let headers = request.headers();
         let checked = self
             .guard
@@ -116,16 +124,16 @@ where
 /// Answers `request` with the rejection.
 fn reject<B>(request: ServiceRequest, rejection: &Rejection) -> ServiceResponse<EitherBody<B>> {
     request
-        .into_response(rejection_response(rejection))
+        .into_response(reply_response(&rejection.reply()))
         .map_into_right_body()
 }
 
-/// The HTTP response for a rejection, exactly as the guard describes it.
-pub(crate) fn rejection_response(rejection: &Rejection) -> HttpResponse {
-    let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+/// The HTTP response for a reply of the guard, exactly as it describes it.
+pub(crate) fn reply_response(reply: &Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut response = HttpResponse::build(status);
-    for (name, value) in rejection.headers() {
+    for (name, value) in reply.headers() {
         response.append_header((name, value));
     }
-    response.body(rejection.body())
+    response.body(reply.body().to_owned())
 }

@@ -29,7 +29,7 @@ pub struct MissingAuthentication;
 
 impl IntoResponse for MissingAuthentication {
     fn into_response(self) -> Response {
-        dpop_tower::rejection_response(&Rejection::unguarded_route()).into_response()
+        dpop_tower::reply_response(&Rejection::unguarded_route().reply()).into_response()
     }
 }
 

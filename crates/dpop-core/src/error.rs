@@ -144,6 +144,13 @@ pub enum DpopError {
     MalformedAuthorization,
     /// A Bearer token was presented to a resource that accepts only DPoP.
     BearerNotAccepted,
+    /// The access token validator refused the token (RFC 6750 §3.1 `invalid_token`); the text is
+    /// the validator's fixed reason.
+    InvalidAccessToken(&'static str),
+    /// The token could not be validated now (authorization server or keys unreachable).
+    TokenValidationUnavailable,
+    /// The token lacks a scope this resource requires (RFC 6750 §3.1, 403).
+    InsufficientScope,
 }
 
 impl DpopError {
@@ -157,10 +164,12 @@ impl DpopError {
             Self::InvalidTargetUri | Self::MultipleAuthorization | Self::MalformedAuthorization => {
                 ErrorCode::InvalidRequest
             }
-            Self::BearerNotAccepted => ErrorCode::InvalidToken,
-            Self::ReplayStoreFull | Self::ReplayQuotaExceeded | Self::ReplayStoreUnavailable => {
-                ErrorCode::TemporarilyUnavailable
-            }
+            Self::BearerNotAccepted | Self::InvalidAccessToken(_) => ErrorCode::InvalidToken,
+            Self::InsufficientScope => ErrorCode::InsufficientScope,
+            Self::ReplayStoreFull
+            | Self::ReplayQuotaExceeded
+            | Self::ReplayStoreUnavailable
+            | Self::TokenValidationUnavailable => ErrorCode::TemporarilyUnavailable,
             _ => ErrorCode::InvalidDpopProof,
         }
     }
@@ -235,6 +244,13 @@ impl DpopError {
             Self::BearerNotAccepted => {
                 "This resource requires DPoP-bound tokens; Bearer is not accepted"
             }
+            Self::InvalidAccessToken(why) => {
+                return Cow::Owned(format!("Invalid access token: {why}"));
+            }
+            Self::TokenValidationUnavailable => {
+                "Access token validation is unavailable, try again later"
+            }
+            Self::InsufficientScope => "The access token lacks a required scope",
         };
         Cow::Borrowed(text)
     }

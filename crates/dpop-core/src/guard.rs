@@ -1,19 +1,23 @@
 //! [`DpopGuard`]: the whole decision for one HTTP request, framework-free.
 //!
 //! Adapters (tower, axum, actix-web) hand over the method, the URI parts and a header lookup;
-//! the guard reads `Authorization`, rebuilds the target URI, runs the verifier, and answers with
-//! either an [`Authentication`] for the handler or a [`Rejection`] that says exactly what to send.
-//! No adapter decides anything itself, so every framework behaves the same.
+//! the guard reads `Authorization`, rebuilds the target URI, runs the verifier, validates the
+//! access token and its binding, and answers with either an [`Authentication`] for the handler
+//! or a [`Reply`] that says exactly what to send. No adapter decides anything itself, so every
+//! framework behaves the same.
 
 use std::fmt;
 use std::sync::Arc;
 
+use crate::access_token::{TokenClaims, TokenError, TokenValidator};
 use crate::algorithm::AlgorithmSet;
 use crate::authorization::{Credentials, parse_authorization};
 use crate::challenge::{Challenge, ErrorScheme};
 use crate::error::{DpopError, ErrorCode};
 use crate::headers::{HeaderValues, names};
+use crate::metadata::ResourceMetadata;
 use crate::target::{Origin, RequestUri};
+use crate::token;
 use crate::verifier::{ConfigError, DpopVerifier, ProofRequest, UnrecordedProof, VerifiedProof};
 
 /// How the request authenticated.
@@ -31,6 +35,7 @@ pub struct Authentication {
     scheme: AuthScheme,
     access_token: String,
     proof: Option<VerifiedProof>,
+    claims: Option<TokenClaims>,
 }
 
 impl Authentication {
@@ -56,6 +61,41 @@ impl Authentication {
     #[must_use]
     pub fn jkt(&self) -> Option<String> {
         self.proof.as_ref().map(VerifiedProof::jkt)
+    }
+
+    /// The validated token's claims, when the guard has a [`TokenValidator`].
+    #[must_use]
+    pub const fn claims(&self) -> Option<&TokenClaims> {
+        self.claims.as_ref()
+    }
+}
+
+/// A complete HTTP response the guard decided on: a rejection or the metadata document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+impl Reply {
+    /// The status code.
+    #[must_use]
+    pub const fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The header fields, names lowercase.
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+    }
+
+    /// The body (JSON).
+    #[must_use]
+    pub fn body(&self) -> &str {
+        &self.body
     }
 }
 
@@ -109,17 +149,20 @@ impl Rejection {
         serde_json::json!({ "error": error, "error_description": description }).to_string()
     }
 
-    /// Every response header: `WWW-Authenticate`, `Cache-Control: no-store` and the body's
-    /// `Content-Type`. Names are lowercase.
-    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        let challenge = self
-            .www_authenticate
-            .as_deref()
-            .map(|value| (names::WWW_AUTHENTICATE, value));
-        challenge.into_iter().chain([
-            (names::CACHE_CONTROL, "no-store"),
-            (names::CONTENT_TYPE, "application/json"),
-        ])
+    /// The whole response: status, `WWW-Authenticate`, `Cache-Control: no-store`, JSON body.
+    #[must_use]
+    pub fn reply(&self) -> Reply {
+        let mut headers = Vec::with_capacity(3);
+        if let Some(challenge) = &self.www_authenticate {
+            headers.push((names::WWW_AUTHENTICATE, challenge.clone()));
+        }
+        headers.push((names::CACHE_CONTROL, "no-store".to_owned()));
+        headers.push((names::CONTENT_TYPE, "application/json".to_owned()));
+        Reply {
+            status: self.status(),
+            headers,
+            body: self.body(),
+        }
     }
 }
 
@@ -136,18 +179,22 @@ pub struct PendingAuthorization {
 #[derive(Clone)]
 pub struct DpopGuard {
     inner: Arc<GuardConfig>,
+    required_scopes: Arc<[String]>,
 }
 
 struct GuardConfig {
     verifier: DpopVerifier,
     origin: Origin,
     allow_bearer: bool,
-    resource_metadata: Option<String>,
+    token_validator: Option<Arc<dyn TokenValidator>>,
+    metadata: Option<ResourceMetadata>,
+    resource_metadata_url: Option<String>,
 }
 
 impl DpopGuard {
     /// The defaults: a default [`DpopVerifier`], DPoP only (Bearer refused), the target URI
-    /// from the request's own authority or `Host` — set a public origin behind a proxy.
+    /// from the request's own authority or `Host` — set a public origin behind a proxy — and no
+    /// token validation (see [`DpopGuardBuilder::token_validator`]).
     #[must_use]
     pub fn new() -> Self {
         Self::from_config(DpopGuardBuilder::default())
@@ -159,14 +206,41 @@ impl DpopGuard {
     }
 
     fn from_config(builder: DpopGuardBuilder) -> Self {
+        let resource_metadata_url = builder
+            .resource_metadata_url
+            .or_else(|| builder.metadata.as_ref().map(ResourceMetadata::url));
         Self {
+            required_scopes: builder.required_scopes.into(),
             inner: Arc::new(GuardConfig {
                 verifier: builder.verifier,
                 origin: builder.origin,
                 allow_bearer: builder.allow_bearer,
-                resource_metadata: builder.resource_metadata,
+                token_validator: builder.token_validator,
+                metadata: builder.metadata,
+                resource_metadata_url,
             }),
         }
+    }
+
+    /// This guard, requiring `scopes` of every token (all of them): for one route or a group of
+    /// routes. Missing scopes are refused with 403 `insufficient_scope` (RFC 6750 §3.1).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ScopesWithoutTokenValidator`]: scopes can only be checked on validated tokens.
+    pub fn with_required_scopes<I, S>(&self, scopes: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
+        if !scopes.is_empty() && self.inner.token_validator.is_none() {
+            return Err(ConfigError::ScopesWithoutTokenValidator);
+        }
+        Ok(Self {
+            inner: Arc::clone(&self.inner),
+            required_scopes: scopes.into(),
+        })
     }
 
     /// The proof verifier.
@@ -185,6 +259,41 @@ impl DpopGuard {
     #[must_use]
     pub fn allows_bearer(&self) -> bool {
         self.inner.allow_bearer
+    }
+
+    /// The scopes every token must grant.
+    #[must_use]
+    pub fn required_scopes(&self) -> &[String] {
+        &self.required_scopes
+    }
+
+    /// The path the RFC 9728 metadata document is served at, when a resource is configured.
+    #[must_use]
+    pub fn metadata_path(&self) -> Option<&str> {
+        self.inner.metadata.as_ref().map(ResourceMetadata::path)
+    }
+
+    /// The RFC 9728 document for `GET`/`HEAD` on [`metadata_path`](Self::metadata_path): public
+    /// (no authentication), readable cross-origin. `None` for any other request.
+    #[must_use]
+    pub fn metadata_reply(&self, method: &str, path: &str) -> Option<Reply> {
+        let metadata = self.inner.metadata.as_ref()?;
+        if !(method == "GET" || method == "HEAD") || path != metadata.path() {
+            return None;
+        }
+        let body = metadata
+            .document(self.algorithms(), self.inner.allow_bearer)
+            .to_string();
+        let headers = vec![
+            (names::CONTENT_TYPE, "application/json".to_owned()),
+            ("access-control-allow-origin", "*".to_owned()),
+            (names::CACHE_CONTROL, "max-age=300".to_owned()),
+        ];
+        Some(Reply {
+            status: 200,
+            headers,
+            body,
+        })
     }
 
     /// Everything that can be decided without waiting: credentials, target URI, every proof
@@ -235,7 +344,8 @@ impl DpopGuard {
         }
     }
 
-    /// Finishes a checked request: records the proof against replay.
+    /// Finishes a checked request: validates the token, its binding and scopes, then records
+    /// the proof against replay — last, so only fully valid requests write to the store.
     ///
     /// # Errors
     ///
@@ -249,6 +359,19 @@ impl DpopGuard {
             access_token,
             proof,
         } = pending;
+        let claims = match &self.inner.token_validator {
+            Some(validator) => Some(
+                validator
+                    .validate(&access_token)
+                    .await
+                    .map_err(|e| self.reject(token_error(e)))?,
+            ),
+            None => None,
+        };
+        if let Some(claims) = &claims {
+            self.check_token(scheme, proof.as_ref(), claims)
+                .map_err(|e| self.reject(e))?;
+        }
         let proof = match proof {
             Some(unrecorded) => Some(
                 self.inner
@@ -263,7 +386,34 @@ impl DpopGuard {
             scheme,
             access_token,
             proof,
+            claims,
         })
+    }
+
+    /// RFC 9449 §6 / §7.2 binding and RFC 6750 §3.1 scopes, on a validated token.
+    fn check_token(
+        &self,
+        scheme: AuthScheme,
+        proof: Option<&UnrecordedProof>,
+        claims: &TokenClaims,
+    ) -> Result<(), DpopError> {
+        let cnf_jkt = claims.cnf_jkt.as_deref();
+        match (scheme, proof) {
+            (AuthScheme::Dpop, Some(proof)) => {
+                token::check_key_binding(cnf_jkt, proof.proof().thumbprint())?
+            }
+            (AuthScheme::Dpop, None) => return Err(DpopError::MissingProof),
+            (AuthScheme::Bearer, _) => token::check_bearer_token_unbound(cnf_jkt)?,
+        }
+        if let Some(missing) = self
+            .required_scopes
+            .iter()
+            .find(|scope| !claims.has_scope(scope))
+        {
+            tracing::debug!(scope = %missing, "request rejected: insufficient scope");
+            return Err(DpopError::InsufficientScope);
+        }
+        Ok(())
     }
 
     /// [`check`](Self::check) then [`complete`](Self::complete).
@@ -305,18 +455,36 @@ impl DpopGuard {
             (e, true) if e.code() == ErrorCode::InvalidRequest => ErrorScheme::Both,
             _ => ErrorScheme::Dpop,
         };
-        let www_authenticate = self.base_challenge().error_on(&error, scheme).render();
+        let scopes = self.required_scopes.join(" ");
+        let mut challenge = self.base_challenge().error_on(&error, scheme);
+        if error == DpopError::InsufficientScope {
+            challenge = challenge.scope(&scopes);
+        }
         Rejection {
+            www_authenticate: Some(challenge.render()),
             error: Some(error),
-            www_authenticate: Some(www_authenticate),
         }
     }
 
     fn base_challenge(&self) -> Challenge<'_> {
         let challenge = Challenge::new(self.algorithms()).with_bearer(self.inner.allow_bearer);
-        match &self.inner.resource_metadata {
+        match &self.inner.resource_metadata_url {
             Some(url) => challenge.resource_metadata(url),
             None => challenge,
+        }
+    }
+}
+
+/// A validator's verdict as a rejection reason.
+fn token_error(error: TokenError) -> DpopError {
+    match error {
+        TokenError::Invalid(why) => {
+            tracing::debug!(reason = why, "request rejected: invalid access token");
+            DpopError::InvalidAccessToken(why)
+        }
+        TokenError::Unavailable(cause) => {
+            tracing::error!(%cause, "request rejected: access token validation unavailable");
+            DpopError::TokenValidationUnavailable
         }
     }
 }
@@ -333,20 +501,25 @@ impl fmt::Debug for DpopGuard {
             .field("verifier", &self.inner.verifier)
             .field("origin", &self.inner.origin)
             .field("allow_bearer", &self.inner.allow_bearer)
-            .field("resource_metadata", &self.inner.resource_metadata)
+            .field("token_validator", &self.inner.token_validator.is_some())
+            .field("required_scopes", &self.required_scopes)
+            .field("metadata", &self.inner.metadata)
             .finish()
     }
 }
 
 /// Builds a [`DpopGuard`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use]
 pub struct DpopGuardBuilder {
     verifier: DpopVerifier,
     origin: Origin,
     allow_bearer: bool,
-    resource_metadata: Option<String>,
-    invalid_origin: bool,
+    token_validator: Option<Arc<dyn TokenValidator>>,
+    required_scopes: Vec<String>,
+    metadata: Option<ResourceMetadata>,
+    resource_metadata_url: Option<String>,
+    invalid: Option<ConfigError>,
 }
 
 impl Default for DpopGuardBuilder {
@@ -357,8 +530,11 @@ impl Default for DpopGuardBuilder {
                 trust_forwarded: false,
             },
             allow_bearer: false,
-            resource_metadata: None,
-            invalid_origin: false,
+            token_validator: None,
+            required_scopes: Vec::new(),
+            metadata: None,
+            resource_metadata_url: None,
+            invalid: None,
         }
     }
 }
@@ -372,10 +548,11 @@ impl DpopGuardBuilder {
 
     /// The origin clients use to reach this server, e.g. `https://mcp.example.com`: the target
     /// URI is this plus the request path. The safe choice behind any proxy or load balancer.
+    /// Defaults to the origin of [`resource`](Self::resource) when that is set.
     pub fn public_origin(mut self, origin: &str) -> Self {
         match Origin::public(origin) {
             Some(parsed) => self.origin = parsed,
-            None => self.invalid_origin = true,
+            None => self.invalid = Some(ConfigError::InvalidPublicOrigin),
         }
         self
     }
@@ -390,15 +567,72 @@ impl DpopGuardBuilder {
     }
 
     /// Also accept `Authorization: Bearer` (mixed mode; default: DPoP only). A DPoP-bound
-    /// token is still refused as Bearer (RFC 9449 §7.2).
+    /// token is still refused as Bearer (RFC 9449 §7.2) when a token validator is set.
     pub fn allow_bearer(mut self, allow: bool) -> Self {
         self.allow_bearer = allow;
         self
     }
 
-    /// The RFC 9728 metadata URL put in every challenge as `resource_metadata`.
+    /// Validates access tokens: then the token must be valid, a DPoP token must be bound to the
+    /// proof's key (`cnf.jkt`, RFC 9449 §6), a bound token is refused as Bearer (§7.2), and
+    /// required scopes are enforced. Without one, the guard proves possession only and the
+    /// application must validate the token itself.
+    pub fn token_validator(mut self, validator: impl TokenValidator) -> Self {
+        self.token_validator = Some(Arc::new(validator));
+        self
+    }
+
+    /// Scopes every token must grant (see [`DpopGuard::with_required_scopes`] for per-route
+    /// sets). Needs a token validator.
+    pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The canonical URI of this protected resource (the token audience), e.g.
+    /// `https://mcp.example.com/mcp`: enables the RFC 9728 metadata document, served at the
+    /// well-known path with the resource path inserted, and `resource_metadata` in challenges.
+    pub fn resource(mut self, resource: &str) -> Self {
+        match ResourceMetadata::new(resource) {
+            Some(metadata) => self.metadata = Some(metadata),
+            None => self.invalid = Some(ConfigError::InvalidResource),
+        }
+        self
+    }
+
+    /// An authorization server that issues tokens for this resource (RFC 9728
+    /// `authorization_servers`); call once per server.
+    pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
+        match &mut self.metadata {
+            Some(metadata) => metadata.authorization_servers.push(issuer.into()),
+            None => self.invalid = Some(ConfigError::MetadataWithoutResource),
+        }
+        self
+    }
+
+    /// The scopes advertised in the metadata (`scopes_supported`).
+    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        match &mut self.metadata {
+            Some(metadata) => {
+                metadata.scopes_supported = scopes.into_iter().map(Into::into).collect()
+            }
+            None => self.invalid = Some(ConfigError::MetadataWithoutResource),
+        }
+        self
+    }
+
+    /// Overrides the `resource_metadata` URL put in every challenge (default: the document
+    /// this guard serves, when [`resource`](Self::resource) is set).
     pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
-        self.resource_metadata = Some(url.into());
+        self.resource_metadata_url = Some(url.into());
         self
     }
 
@@ -406,11 +640,30 @@ impl DpopGuardBuilder {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidPublicOrigin`].
-    pub fn build(self) -> Result<DpopGuard, ConfigError> {
-        if self.invalid_origin {
-            return Err(ConfigError::InvalidPublicOrigin);
+    /// An invalid public origin or resource, metadata members without a resource, or required
+    /// scopes without a token validator.
+    pub fn build(mut self) -> Result<DpopGuard, ConfigError> {
+        if let Some(error) = self.invalid {
+            return Err(error);
+        }
+        if !self.required_scopes.is_empty() && self.token_validator.is_none() {
+            return Err(ConfigError::ScopesWithoutTokenValidator);
+        }
+        if let (Origin::FromRequest { .. }, Some(metadata)) = (&self.origin, &self.metadata) {
+            self.origin = Origin::public(metadata.origin()).ok_or(ConfigError::InvalidResource)?;
         }
         Ok(DpopGuard::from_config(self))
+    }
+}
+
+impl fmt::Debug for DpopGuardBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopGuardBuilder")
+            .field("origin", &self.origin)
+            .field("allow_bearer", &self.allow_bearer)
+            .field("token_validator", &self.token_validator.is_some())
+            .field("required_scopes", &self.required_scopes)
+            .field("metadata", &self.metadata)
+            .finish_non_exhaustive()
     }
 }

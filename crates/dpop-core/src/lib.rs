@@ -53,6 +53,7 @@ mod algorithm;
 mod authorization;
 mod challenge;
 pub mod clock;
+pub mod cors;
 mod crypto;
 mod error;
 mod guard;
@@ -60,6 +61,7 @@ pub mod headers;
 mod htu;
 mod json;
 mod jwk;
+pub mod metadata;
 mod proof;
 pub mod replay;
 mod signer;
@@ -75,7 +77,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::CryptoError;
 pub use error::{DpopError, ErrorCode};
 pub use guard::{
-    AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, PendingAuthorization, Rejection,
+    AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, PendingAuthorization, Rejection, Reply,
 };
 pub use headers::HeaderValues;
 pub use htu::{htu_matches, normalize_htu};

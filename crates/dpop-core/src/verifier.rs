@@ -484,6 +484,12 @@ pub enum ConfigError {
     ZeroLimit(&'static str),
     /// The public origin is not an absolute `http(s)` URI without query or fragment.
     InvalidPublicOrigin,
+    /// The resource is not an absolute `http(s)` URI without query or fragment.
+    InvalidResource,
+    /// Metadata members (authorization servers, scopes) were set without a resource.
+    MetadataWithoutResource,
+    /// Required scopes were set without a token validator to read them from.
+    ScopesWithoutTokenValidator,
 }
 
 impl fmt::Display for ConfigError {
@@ -500,6 +506,15 @@ impl fmt::Display for ConfigError {
             Self::ZeroLimit(name) => write!(f, "{name} must be greater than zero"),
             Self::InvalidPublicOrigin => f.write_str(
                 "the public origin must be an absolute http(s) URI such as https://mcp.example.com",
+            ),
+            Self::InvalidResource => f.write_str(
+                "the resource must be an absolute http(s) URI such as https://mcp.example.com/mcp",
+            ),
+            Self::MetadataWithoutResource => f.write_str(
+                "authorization servers and supported scopes need the resource URI first",
+            ),
+            Self::ScopesWithoutTokenValidator => f.write_str(
+                "required scopes need a token validator to read the granted scopes from",
             ),
         }
     }

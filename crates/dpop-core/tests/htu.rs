@@ -1,4 +1,10 @@
 //! `htu` comparison (RFC 9449 §4.3 check 9) on a table of equal and unequal URI pairs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use dpop_core::{htu_matches, normalize_htu};
 

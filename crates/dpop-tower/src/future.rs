@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use dpop_core::{Authentication, DpopGuard, PendingAuthorization, Rejection};
+use dpop_core::{Authentication, DpopGuard, PendingAuthorization, Rejection, Reply};
 use http::{HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -25,20 +25,20 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<S: Service<Request<ReqBody>>, ReqBody> {
-        /// Rejected without calling the inner service.
-        Rejected { response: Option<Response<String>> },
-        /// Waiting for the replay store (and, later, token validation).
+        // Answered by the guard (a rejection, the metadata document); the inner service is not called.
+        Replied { response: Option<Response<String>> },
+        // Waiting for token validation and the replay store.
         Completing { completion: Completion, request: Option<Request<ReqBody>>, service: S },
-        /// The inner service is answering.
+        // The inner service is answering.
         Inner { #[pin] future: S::Future },
     }
 }
 
 impl<S: Service<Request<ReqBody>>, ReqBody> ResponseFuture<S, ReqBody> {
-    pub(crate) fn rejected(rejection: &Rejection) -> Self {
+    pub(crate) fn replied(reply: &Reply) -> Self {
         Self {
-            state: State::Rejected {
-                response: Some(rejection_response(rejection)),
+            state: State::Replied {
+                response: Some(reply_response(reply)),
             },
         }
     }
@@ -70,7 +70,7 @@ where
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
-                StateProj::Rejected { response } => {
+                StateProj::Replied { response } => {
                     let response = response
                         .take()
                         .map_or_else(already_answered, |r| r.map(ResponseBody::rejection));
@@ -92,8 +92,9 @@ where
                             state.set(State::Inner { future });
                         }
                         Err(rejection) => {
-                            state.set(State::Rejected {
-                                response: Some(rejection_response(&rejection)),
+                            let response = reply_response(&rejection.reply());
+                            state.set(State::Replied {
+                                response: Some(response),
                             });
                         }
                     }
@@ -107,12 +108,12 @@ where
     }
 }
 
-/// The HTTP response for a rejection, exactly as the guard describes it.
-pub fn rejection_response(rejection: &Rejection) -> Response<String> {
-    let mut response = Response::new(rejection.body());
+/// The HTTP response for a reply of the guard, exactly as it describes it.
+pub fn reply_response(reply: &Reply) -> Response<String> {
+    let mut response = Response::new(reply.body().to_owned());
     *response.status_mut() =
-        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-    for (name, value) in rejection.headers() {
+        StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    for (name, value) in reply.headers() {
         // Challenge values are quoted-string escaped to visible ASCII, so this cannot fail;
         // if it ever did, the response stays a refusal, just without that header.
         if let Ok(value) = HeaderValue::from_str(value) {

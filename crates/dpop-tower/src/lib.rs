@@ -28,7 +28,7 @@ mod layer;
 mod service;
 
 pub use body::ResponseBody;
-pub use future::{ResponseFuture, rejection_response};
+pub use future::{ResponseFuture, reply_response};
 pub use layer::DpopLayer;
 pub use service::DpopService;
 

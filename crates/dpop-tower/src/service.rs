@@ -60,6 +60,12 @@ where
             authority: uri.authority().map(|a| a.as_str()),
             path: uri.path(),
         };
+        if let Some(reply) = self
+            .guard
+            .metadata_reply(request.method().as_str(), uri.path())
+        {
+            return ResponseFuture::replied(&reply);
+        }
         let headers = request.headers();
         let checked = self
             .guard
@@ -71,7 +77,7 @@ where
                     .collect::<HeaderValues<'_>>()
             });
         match checked {
-            Err(rejection) => ResponseFuture::rejected(&rejection),
+            Err(rejection) => ResponseFuture::replied(&rejection.reply()),
             Ok(pending) => {
                 // The ready service goes with this request; the clone stays for the next
                 // `poll_ready` (tower's ready-service swap).
