@@ -1,12 +1,7 @@
 //! One table of cases, run over real HTTP on 127.0.0.1 against a tower (hyper), an axum and an
 //! actix-web server. Each case states the status, the exact `WWW-Authenticate` and whether the
 //! handler ran; a case that holds in one framework and not in another fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod support;
 
@@ -57,13 +52,7 @@ fn one(request: RawRequest) -> Vec<RawRequest> {
 }
 
 fn now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
+    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap()
 }
 
 const CASES: &[Case] = &[
@@ -105,9 +94,7 @@ const CASES: &[Case] = &[
         profile: Profile::Default,
         requests: |c| {
             let proof = c.proof_for("GET", &c.url("/mcp"));
-            one(RawRequest::new("GET", "/mcp")
-                .header("authorization", format!("dpop {TOKEN}"))
-                .header("dpop", proof))
+            one(RawRequest::new("GET", "/mcp").header("authorization", format!("dpop {TOKEN}")).header("dpop", proof))
         },
         status: 200,
         challenge: None,
@@ -118,9 +105,7 @@ const CASES: &[Case] = &[
         profile: Profile::Default,
         requests: |c| {
             let proof = c.proof_for("GET", &c.url("/mcp"));
-            one(RawRequest::new("GET", "/mcp")
-                .header("authorization", format!("DPoP   {TOKEN}"))
-                .header("dpop", proof))
+            one(RawRequest::new("GET", "/mcp").header("authorization", format!("DPoP   {TOKEN}")).header("dpop", proof))
         },
         status: 200,
         challenge: None,
@@ -129,9 +114,7 @@ const CASES: &[Case] = &[
     Case {
         name: "Bearer on a DPoP-only resource",
         profile: Profile::Default,
-        requests: |_| {
-            one(RawRequest::new("GET", "/mcp").header("authorization", format!("Bearer {TOKEN}")))
-        },
+        requests: |_| one(RawRequest::new("GET", "/mcp").header("authorization", format!("Bearer {TOKEN}"))),
         status: 401,
         challenge: Some(
             r#"DPoP error="invalid_token", error_description="This resource requires DPoP-bound tokens; Bearer is not accepted", algs="ES256""#,
@@ -141,9 +124,7 @@ const CASES: &[Case] = &[
     Case {
         name: "another scheme counts as no credentials",
         profile: Profile::Default,
-        requests: |_| {
-            one(RawRequest::new("GET", "/mcp").header("authorization", "Basic dXNlcjpwYXNz"))
-        },
+        requests: |_| one(RawRequest::new("GET", "/mcp").header("authorization", "Basic dXNlcjpwYXNz")),
         status: 401,
         challenge: Some(NO_CREDENTIALS),
         handler_runs: false,
@@ -164,11 +145,7 @@ const CASES: &[Case] = &[
     Case {
         name: "two Authorization fields (Figure 19)",
         profile: Profile::Default,
-        requests: |c| {
-            one(c
-                .valid("GET", "/mcp")
-                .header("authorization", format!("Bearer {TOKEN}")))
-        },
+        requests: |c| one(c.valid("GET", "/mcp").header("authorization", format!("Bearer {TOKEN}"))),
         status: 400,
         challenge: Some(
             r#"DPoP error="invalid_request", error_description="Multiple methods used to include access token", algs="ES256""#,
@@ -199,8 +176,7 @@ const CASES: &[Case] = &[
         name: "two credentials as a comma list",
         profile: Profile::Default,
         requests: |_| {
-            one(RawRequest::new("GET", "/mcp")
-                .header("authorization", format!("Bearer {TOKEN}, DPoP {TOKEN}")))
+            one(RawRequest::new("GET", "/mcp").header("authorization", format!("Bearer {TOKEN}, DPoP {TOKEN}")))
         },
         status: 400,
         challenge: Some(
@@ -212,13 +188,9 @@ const CASES: &[Case] = &[
     Case {
         name: "DPoP scheme without a DPoP header",
         profile: Profile::Default,
-        requests: |_| {
-            one(RawRequest::new("GET", "/mcp").header("authorization", format!("DPoP {TOKEN}")))
-        },
+        requests: |_| one(RawRequest::new("GET", "/mcp").header("authorization", format!("DPoP {TOKEN}"))),
         status: 401,
-        challenge: Some(
-            r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof is missing", algs="ES256""#,
-        ),
+        challenge: Some(r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof is missing", algs="ES256""#),
         handler_runs: false,
     },
     Case {
@@ -279,9 +251,7 @@ const CASES: &[Case] = &[
             one(c.with_proof(
                 "GET",
                 "/mcp",
-                &c.mutated("GET", "/mcp", |_, claims| {
-                    claims["pad"] = json!("p".repeat(7000))
-                }),
+                &c.mutated("GET", "/mcp", |_, claims| claims["pad"] = json!("p".repeat(7000))),
             ))
         },
         status: 401,
@@ -294,13 +264,7 @@ const CASES: &[Case] = &[
     Case {
         name: "typ is not dpop+jwt",
         profile: Profile::Default,
-        requests: |c| {
-            one(c.with_proof(
-                "GET",
-                "/mcp",
-                &c.mutated("GET", "/mcp", |h, _| h["typ"] = json!("JWT")),
-            ))
-        },
+        requests: |c| one(c.with_proof("GET", "/mcp", &c.mutated("GET", "/mcp", |h, _| h["typ"] = json!("JWT")))),
         status: 401,
         challenge: Some(
             r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof `typ` must be `dpop+jwt`", algs="ES256""#,
@@ -310,13 +274,7 @@ const CASES: &[Case] = &[
     Case {
         name: "alg none",
         profile: Profile::Default,
-        requests: |c| {
-            one(c.with_proof(
-                "GET",
-                "/mcp",
-                &c.mutated("GET", "/mcp", |h, _| h["alg"] = json!("none")),
-            ))
-        },
+        requests: |c| one(c.with_proof("GET", "/mcp", &c.mutated("GET", "/mcp", |h, _| h["alg"] = json!("none")))),
         status: 401,
         challenge: Some(
             r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof `alg` is not a supported asymmetric algorithm", algs="ES256""#,
@@ -326,13 +284,7 @@ const CASES: &[Case] = &[
     Case {
         name: "alg HS256",
         profile: Profile::Default,
-        requests: |c| {
-            one(c.with_proof(
-                "GET",
-                "/mcp",
-                &c.mutated("GET", "/mcp", |h, _| h["alg"] = json!("HS256")),
-            ))
-        },
+        requests: |c| one(c.with_proof("GET", "/mcp", &c.mutated("GET", "/mcp", |h, _| h["alg"] = json!("HS256")))),
         status: 401,
         challenge: Some(
             r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof `alg` is not a supported asymmetric algorithm", algs="ES256""#,
@@ -344,11 +296,7 @@ const CASES: &[Case] = &[
         profile: Profile::Default,
         requests: |c| {
             let private = c.key.private_jwk().unwrap();
-            one(c.with_proof(
-                "GET",
-                "/mcp",
-                &c.mutated("GET", "/mcp", |h, _| h["jwk"] = private),
-            ))
+            one(c.with_proof("GET", "/mcp", &c.mutated("GET", "/mcp", |h, _| h["jwk"] = private)))
         },
         status: 401,
         challenge: Some(
@@ -363,13 +311,8 @@ const CASES: &[Case] = &[
             let other = Client::new(c.base.clone());
             let url = c.url("/mcp");
             let builder = c.key.proof("GET", &url).access_token(TOKEN);
-            let proof = other
-                .key
-                .sign_jws(
-                    &builder.header().to_string(),
-                    &builder.claims().unwrap().to_string(),
-                )
-                .unwrap();
+            let proof =
+                other.key.sign_jws(&builder.header().to_string(), &builder.claims().unwrap().to_string()).unwrap();
             one(c.with_proof("GET", "/mcp", &proof))
         },
         status: 401,
@@ -384,18 +327,8 @@ const CASES: &[Case] = &[
         requests: |c| {
             let url = c.url("/mcp");
             let builder = c.key.proof("GET", &url).access_token(TOKEN);
-            let claims = builder.claims().unwrap().to_string().replacen(
-                '{',
-                r#"{"htu":"https://evil.example/","#,
-                1,
-            );
-            one(c.with_proof(
-                "GET",
-                "/mcp",
-                &c.key
-                    .sign_jws(&builder.header().to_string(), &claims)
-                    .unwrap(),
-            ))
+            let claims = builder.claims().unwrap().to_string().replacen('{', r#"{"htu":"https://evil.example/","#, 1);
+            one(c.with_proof("GET", "/mcp", &c.key.sign_jws(&builder.header().to_string(), &claims).unwrap()))
         },
         status: 401,
         challenge: Some(
@@ -426,13 +359,7 @@ const CASES: &[Case] = &[
     Case {
         name: "proof for another host",
         profile: Profile::Default,
-        requests: |c| {
-            one(c.with_proof(
-                "GET",
-                "/mcp",
-                &c.proof_for("GET", "http://mcp.example.com/mcp"),
-            ))
-        },
+        requests: |c| one(c.with_proof("GET", "/mcp", &c.proof_for("GET", "http://mcp.example.com/mcp"))),
         status: 401,
         challenge: Some(
             r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof `htu` does not match the request URI", algs="ES256""#,
@@ -442,13 +369,7 @@ const CASES: &[Case] = &[
     Case {
         name: "query is ignored in htu and in the request",
         profile: Profile::Default,
-        requests: |c| {
-            one(c.with_proof(
-                "GET",
-                "/mcp?session=1",
-                &c.proof_for("GET", &c.url("/mcp?other=2")),
-            ))
-        },
+        requests: |c| one(c.with_proof("GET", "/mcp?session=1", &c.proof_for("GET", &c.url("/mcp?other=2")))),
         status: 200,
         challenge: None,
         handler_runs: true,
@@ -468,13 +389,7 @@ const CASES: &[Case] = &[
         name: "iat 400 s old",
         profile: Profile::Default,
         requests: |c| {
-            one(c.with_proof(
-                "GET",
-                "/mcp",
-                &c.mutated("GET", "/mcp", |_, claims| {
-                    claims["iat"] = json!(now() - 400)
-                }),
-            ))
+            one(c.with_proof("GET", "/mcp", &c.mutated("GET", "/mcp", |_, claims| claims["iat"] = json!(now() - 400))))
         },
         status: 401,
         challenge: Some(
@@ -486,13 +401,7 @@ const CASES: &[Case] = &[
         name: "iat 400 s ahead",
         profile: Profile::Default,
         requests: |c| {
-            one(c.with_proof(
-                "GET",
-                "/mcp",
-                &c.mutated("GET", "/mcp", |_, claims| {
-                    claims["iat"] = json!(now() + 400)
-                }),
-            ))
+            one(c.with_proof("GET", "/mcp", &c.mutated("GET", "/mcp", |_, claims| claims["iat"] = json!(now() + 400))))
         },
         status: 401,
         challenge: Some(
@@ -504,9 +413,8 @@ const CASES: &[Case] = &[
         name: "ath of another token",
         profile: Profile::Default,
         requests: |c| {
-            let proof = c.mutated("GET", "/mcp", |_, claims| {
-                claims["ath"] = json!(dpop_guard::access_token_hash("other"))
-            });
+            let proof =
+                c.mutated("GET", "/mcp", |_, claims| claims["ath"] = json!(dpop_guard::access_token_hash("other")));
             one(c.with_proof("GET", "/mcp", &proof))
         },
         status: 401,
@@ -519,9 +427,7 @@ const CASES: &[Case] = &[
         name: "no ath",
         profile: Profile::Default,
         requests: |c| {
-            let proof = c.mutated("GET", "/mcp", |_, claims| {
-                _ = claims.as_object_mut().unwrap().remove("ath")
-            });
+            let proof = c.mutated("GET", "/mcp", |_, claims| _ = claims.as_object_mut().unwrap().remove("ath"));
             one(c.with_proof("GET", "/mcp", &proof))
         },
         status: 401,
@@ -548,9 +454,8 @@ const CASES: &[Case] = &[
         profile: Profile::Default,
         requests: |c| {
             let proof = c.proof_for("GET", &c.url("/mcp"));
-            let again = RawRequest::new("GET", "/mcp")
-                .header("authorization", format!("dpop {TOKEN}"))
-                .header("dpop", &proof);
+            let again =
+                RawRequest::new("GET", "/mcp").header("authorization", format!("dpop {TOKEN}")).header("dpop", &proof);
             vec![c.with_proof("GET", "/mcp", &proof), again]
         },
         status: 401,
@@ -582,9 +487,7 @@ const CASES: &[Case] = &[
         profile: Profile::Default,
         requests: |c| {
             let proof = c.proof_for("GET", "http://mcp.example.com/mcp");
-            one(c
-                .with_proof("GET", "/mcp", &proof)
-                .header("host", "mcp.example.com"))
+            one(c.with_proof("GET", "/mcp", &proof).header("host", "mcp.example.com"))
         },
         status: 200,
         challenge: None,
@@ -595,9 +498,7 @@ const CASES: &[Case] = &[
         profile: Profile::Default,
         requests: |c| {
             let proof = c.proof_for("GET", "http://evil.example/x/mcp");
-            one(c
-                .with_proof("GET", "/mcp", &proof)
-                .header("host", "evil.example/x"))
+            one(c.with_proof("GET", "/mcp", &proof).header("host", "evil.example/x"))
         },
         status: 400,
         challenge: Some(
@@ -611,9 +512,7 @@ const CASES: &[Case] = &[
         requests: |c| {
             let proof = c.proof_for("GET", "https://public.example/mcp");
             let request = c.with_proof("GET", "/mcp", &proof);
-            one(request
-                .header("x-forwarded-proto", "https")
-                .header("x-forwarded-host", "public.example"))
+            one(request.header("x-forwarded-proto", "https").header("x-forwarded-host", "public.example"))
         },
         status: 401,
         challenge: Some(
@@ -642,13 +541,7 @@ const CASES: &[Case] = &[
     Case {
         name: "public origin: proof for the public URL",
         profile: Profile::PublicOrigin,
-        requests: |c| {
-            one(c.with_proof(
-                "POST",
-                "/mcp",
-                &c.proof_for("POST", "https://mcp.example.com/mcp"),
-            ))
-        },
+        requests: |c| one(c.with_proof("POST", "/mcp", &c.proof_for("POST", "https://mcp.example.com/mcp"))),
         status: 200,
         challenge: None,
         handler_runs: true,
@@ -668,9 +561,7 @@ const CASES: &[Case] = &[
         profile: Profile::PublicOrigin,
         requests: |c| {
             let proof = c.proof_for("POST", "https://mcp.example.com/mcp");
-            one(c
-                .with_proof("POST", "/mcp", &proof)
-                .header("host", "evil.example"))
+            one(c.with_proof("POST", "/mcp", &proof).header("host", "evil.example"))
         },
         status: 200,
         challenge: None,
@@ -679,13 +570,7 @@ const CASES: &[Case] = &[
     Case {
         name: "public origin: nested route",
         profile: Profile::PublicOrigin,
-        requests: |c| {
-            one(c.with_proof(
-                "POST",
-                "/api/mcp",
-                &c.proof_for("POST", "https://mcp.example.com/api/mcp"),
-            ))
-        },
+        requests: |c| one(c.with_proof("POST", "/api/mcp", &c.proof_for("POST", "https://mcp.example.com/api/mcp"))),
         status: 200,
         challenge: None,
         handler_runs: true,
@@ -695,14 +580,8 @@ const CASES: &[Case] = &[
         name: "trusted X-Forwarded-Proto and X-Forwarded-Host",
         profile: Profile::TrustedForwarding,
         requests: |c| {
-            let request = c.with_proof(
-                "GET",
-                "/mcp",
-                &c.proof_for("GET", "https://public.example/mcp"),
-            );
-            one(request
-                .header("x-forwarded-proto", "https")
-                .header("x-forwarded-host", "public.example"))
+            let request = c.with_proof("GET", "/mcp", &c.proof_for("GET", "https://public.example/mcp"));
+            one(request.header("x-forwarded-proto", "https").header("x-forwarded-host", "public.example"))
         },
         status: 200,
         challenge: None,
@@ -712,11 +591,7 @@ const CASES: &[Case] = &[
         name: "trusted Forwarded",
         profile: Profile::TrustedForwarding,
         requests: |c| {
-            let request = c.with_proof(
-                "GET",
-                "/mcp",
-                &c.proof_for("GET", "https://public.example/mcp"),
-            );
+            let request = c.with_proof("GET", "/mcp", &c.proof_for("GET", "https://public.example/mcp"));
             one(request.header("forwarded", "for=192.0.2.1;proto=https;host=public.example"))
         },
         status: 200,
@@ -735,11 +610,7 @@ const CASES: &[Case] = &[
         name: "trusted forwarding: a list of hosts is ambiguous",
         profile: Profile::TrustedForwarding,
         requests: |c| {
-            let request = c.with_proof(
-                "GET",
-                "/mcp",
-                &c.proof_for("GET", "https://public.example/mcp"),
-            );
+            let request = c.with_proof("GET", "/mcp", &c.proof_for("GET", "https://public.example/mcp"));
             one(request.header("x-forwarded-host", "public.example, evil.example"))
         },
         status: 400,
@@ -760,9 +631,7 @@ const CASES: &[Case] = &[
     Case {
         name: "mixed: a Bearer token passes",
         profile: Profile::Mixed,
-        requests: |_| {
-            one(RawRequest::new("GET", "/mcp").header("authorization", format!("Bearer {TOKEN}")))
-        },
+        requests: |_| one(RawRequest::new("GET", "/mcp").header("authorization", format!("Bearer {TOKEN}"))),
         status: 200,
         challenge: None,
         handler_runs: true,
@@ -778,11 +647,7 @@ const CASES: &[Case] = &[
     Case {
         name: "mixed: Bearer and DPoP at once (Figure 19)",
         profile: Profile::Mixed,
-        requests: |c| {
-            one(c
-                .valid("GET", "/mcp")
-                .header("authorization", format!("Bearer {TOKEN}")))
-        },
+        requests: |c| one(c.valid("GET", "/mcp").header("authorization", format!("Bearer {TOKEN}"))),
         status: 400,
         challenge: Some(
             r#"Bearer error="invalid_request", error_description="Multiple methods used to include access token", DPoP error="invalid_request", error_description="Multiple methods used to include access token", algs="ES256""#,
@@ -804,12 +669,7 @@ const CASES: &[Case] = &[
 /// Runs every case against a fresh server of `framework` per profile; returns the failures.
 async fn run_cases(framework: Framework) -> Vec<String> {
     let mut failures = Vec::new();
-    for profile in [
-        Profile::Default,
-        Profile::PublicOrigin,
-        Profile::TrustedForwarding,
-        Profile::Mixed,
-    ] {
+    for profile in [Profile::Default, Profile::PublicOrigin, Profile::TrustedForwarding, Profile::Mixed] {
         let server = framework.start(profile.guard()).await;
         for case in CASES.iter().filter(|case| matches!((case.profile, profile), (a, b) if std::mem::discriminant(&a) == std::mem::discriminant(&b))) {
             let client = Client::new(server.base());
@@ -860,33 +720,19 @@ fn check_rejection_shape(
     failures: &mut Vec<String>,
 ) {
     if response.all("cache-control") != ["no-store"] {
-        failures.push(format!(
-            "{framework:?} / {name}: cache-control {:?}",
-            response.all("cache-control")
-        ));
+        failures.push(format!("{framework:?} / {name}: cache-control {:?}", response.all("cache-control")));
     }
     let body: Result<serde_json::Value, _> = serde_json::from_str(&response.body);
-    let well_formed = body
-        .as_ref()
-        .is_ok_and(|b| b["error"].is_string() && b["error_description"].is_string());
+    let well_formed = body.as_ref().is_ok_and(|b| b["error"].is_string() && b["error_description"].is_string());
     if !well_formed {
-        failures.push(format!(
-            "{framework:?} / {name}: body is not the JSON error document: {}",
-            response.body
-        ));
+        failures.push(format!("{framework:?} / {name}: body is not the JSON error document: {}", response.body));
     }
 }
 
 async fn assert_cases(framework: Framework) {
     assert!(CASES.len() >= 40, "the table has {} cases", CASES.len());
     let failures = run_cases(framework).await;
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        CASES.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

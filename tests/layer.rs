@@ -1,10 +1,5 @@
 //! The layer beyond the case table: defaults, bounds, and concurrent replays over HTTP.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod support;
 
@@ -31,12 +26,8 @@ fn layers_services_and_guards_are_send_sync_clone() {
 async fn the_response_future_is_send() {
     use tower::{Service as _, ServiceExt};
     fn assert_send<T: Send>(_: &T) {}
-    let mut service = tower::ServiceBuilder::new()
-        .layer(dpop_tower::DpopLayer::new())
-        .service(axum::Router::new());
-    let ready = ServiceExt::<http::Request<axum::body::Body>>::ready(&mut service)
-        .await
-        .unwrap();
+    let mut service = tower::ServiceBuilder::new().layer(dpop_tower::DpopLayer::new()).service(axum::Router::new());
+    let ready = ServiceExt::<http::Request<axum::body::Body>>::ready(&mut service).await.unwrap();
     let future = ready.call(http::Request::new(axum::body::Body::empty()));
     assert_send(&future);
     assert_eq!(future.await.unwrap().status(), 401);
@@ -52,59 +43,14 @@ async fn the_default_layer_is_es256_dpop_only_with_a_300_second_window() {
 
     let server = Framework::Axum.start(layer.guard().clone()).await;
     let client = Client::new(server.base());
-    let now = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap();
+    let now =
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
     let url = client.url("/mcp");
-    let at = |iat: i64| {
-        client
-            .key
-            .proof("GET", &url)
-            .access_token(TOKEN)
-            .issued_at(iat)
-            .sign()
-            .unwrap()
-    };
-    assert_eq!(
-        send(
-            server.addr,
-            &client.with_proof("GET", "/mcp", &at(now - 290))
-        )
-        .await
-        .status,
-        200
-    );
-    assert_eq!(
-        send(
-            server.addr,
-            &client.with_proof("GET", "/mcp", &at(now - 310))
-        )
-        .await
-        .status,
-        401
-    );
-    assert_eq!(
-        send(
-            server.addr,
-            &client.with_proof("GET", "/mcp", &at(now + 290))
-        )
-        .await
-        .status,
-        200
-    );
-    assert_eq!(
-        send(
-            server.addr,
-            &client.with_proof("GET", "/mcp", &at(now + 310))
-        )
-        .await
-        .status,
-        401
-    );
+    let at = |iat: i64| client.key.proof("GET", &url).access_token(TOKEN).issued_at(iat).sign().unwrap();
+    assert_eq!(send(server.addr, &client.with_proof("GET", "/mcp", &at(now - 290))).await.status, 200);
+    assert_eq!(send(server.addr, &client.with_proof("GET", "/mcp", &at(now - 310))).await.status, 401);
+    assert_eq!(send(server.addr, &client.with_proof("GET", "/mcp", &at(now + 290))).await.status, 200);
+    assert_eq!(send(server.addr, &client.with_proof("GET", "/mcp", &at(now + 310))).await.status, 401);
     let bearer = RawRequest::new("GET", "/mcp").header("authorization", format!("Bearer {TOKEN}"));
     assert_eq!(send(server.addr, &bearer).await.status, 401);
 }
@@ -116,11 +62,7 @@ async fn concurrent_replay(framework: Framework) {
     let barrier = Arc::new(Barrier::new(32));
     let tasks: Vec<_> = (0..32)
         .map(|_| {
-            let (server, request, barrier) = (
-                Arc::clone(&server),
-                Arc::clone(&request),
-                Arc::clone(&barrier),
-            );
+            let (server, request, barrier) = (Arc::clone(&server), Arc::clone(&request), Arc::clone(&barrier));
             tokio::spawn(async move {
                 barrier.wait().await;
                 send(server.addr, &request).await.status
@@ -131,15 +73,8 @@ async fn concurrent_replay(framework: Framework) {
     for task in tasks {
         statuses.push(task.await.unwrap());
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| *s == 200 || *s == 401),
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 401), "{statuses:?}");
     assert_eq!(server.handler_runs(), 1);
 }
 

@@ -26,12 +26,21 @@ impl Framework {
 
     /// Starts a server of this framework deciding with `guard`, on 127.0.0.1.
     pub async fn start(self, guard: DpopGuard) -> TestServer {
+        self.start_with(|_| guard).await
+    }
+
+    /// Starts a server whose guard is made from its base URL (`http://127.0.0.1:port`).
+    pub async fn start_with(self, make_guard: impl FnOnce(&str) -> DpopGuard) -> TestServer {
         let hits = Arc::new(AtomicUsize::new(0));
-        let addr = match self {
-            Self::Tower => start_tower(guard, Arc::clone(&hits)).await,
-            Self::Axum => start_axum(guard, Arc::clone(&hits)).await,
-            Self::Actix => start_actix(guard, Arc::clone(&hits)),
-        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let guard = make_guard(&format!("http://{addr}"));
+        match self {
+            Self::Tower => start_tower(listener, guard, Arc::clone(&hits)),
+            Self::Axum => start_axum(listener, guard, Arc::clone(&hits)),
+            Self::Actix => start_actix(listener, guard, Arc::clone(&hits)),
+        }
         TestServer { addr, hits }
     }
 }
@@ -70,26 +79,20 @@ fn describe(authentication: Option<&Authentication>) -> String {
 
 type Body = UnsyncBoxBody<hyper::body::Bytes, Infallible>;
 
-async fn start_tower(guard: DpopGuard, hits: Arc<AtomicUsize>) -> SocketAddr {
+fn start_tower(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<AtomicUsize>) {
     use dpop_tower::DpopLayer;
     use hyper::service::service_fn;
     use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let handler_hits = Arc::clone(&hits);
-    let protected =
-        ServiceBuilder::new()
-            .layer(DpopLayer::with_guard(guard))
-            .service(tower::service_fn(
-                move |request: http::Request<hyper::body::Incoming>| {
-                    handler_hits.fetch_add(1, Ordering::SeqCst);
-                    let body = describe(request.extensions().get::<Authentication>());
-                    async move {
-                        Ok::<_, Infallible>(http::Response::new(http_body_util::Full::from(body)))
-                    }
-                },
-            ));
+    let protected = ServiceBuilder::new().layer(DpopLayer::with_guard(guard)).service(tower::service_fn(
+        move |request: http::Request<hyper::body::Incoming>| {
+            handler_hits.fetch_add(1, Ordering::SeqCst);
+            let body = describe(request.extensions().get::<Authentication>());
+            async move { Ok::<_, Infallible>(http::Response::new(http_body_util::Full::from(body))) }
+        },
+    ));
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -106,9 +109,7 @@ async fn start_tower(guard: DpopGuard, hits: Arc<AtomicUsize>) -> SocketAddr {
                         }
                         "/open/optional" => {
                             hits.fetch_add(1, Ordering::SeqCst);
-                            http::Response::new(
-                                http_body_util::Full::from(describe(None)).boxed_unsync(),
-                            )
+                            http::Response::new(http_body_util::Full::from(describe(None)).boxed_unsync())
                         }
                         _ => {
                             let ready = protected.ready().await?;
@@ -122,10 +123,9 @@ async fn start_tower(guard: DpopGuard, hits: Arc<AtomicUsize>) -> SocketAddr {
             tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, router));
         }
     });
-    addr
 }
 
-async fn start_axum(guard: DpopGuard, hits: Arc<AtomicUsize>) -> SocketAddr {
+fn start_axum(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<AtomicUsize>) {
     use axum::Router;
     use axum::routing::any;
     use dpop_axum::{Authenticated, DpopLayer};
@@ -138,9 +138,7 @@ async fn start_axum(guard: DpopGuard, hits: Arc<AtomicUsize>) -> SocketAddr {
         }
     };
     let optional_hits = Arc::clone(&hits);
-    let api = Router::new()
-        .route("/mcp", any(counted(&hits)))
-        .layer(DpopLayer::with_guard(guard.clone()));
+    let api = Router::new().route("/mcp", any(counted(&hits))).layer(DpopLayer::with_guard(guard.clone()));
     let app = Router::new()
         .route("/mcp", any(counted(&hits)))
         .layer(DpopLayer::with_guard(guard))
@@ -153,13 +151,11 @@ async fn start_axum(guard: DpopGuard, hits: Arc<AtomicUsize>) -> SocketAddr {
                 async move { describe(auth.as_deref()) }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
 }
 
-fn start_actix(guard: DpopGuard, hits: Arc<AtomicUsize>) -> SocketAddr {
+fn start_actix(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<AtomicUsize>) {
     use actix_web::{App, HttpServer, web};
     use dpop_actix::{Authenticated, Dpop};
 
@@ -172,28 +168,17 @@ fn start_actix(guard: DpopGuard, hits: Arc<AtomicUsize>) -> SocketAddr {
         describe(auth.as_deref())
     }
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             HttpServer::new(move || {
                 App::new()
                     .app_data(web::Data::new(Arc::clone(&hits)))
+                    .configure(dpop_actix::metadata(guard.clone()))
+                    .service(web::scope("/api").wrap(Dpop::with_guard(guard.clone())).route("/mcp", web::to(required)))
                     .service(
-                        web::scope("/api")
-                            .wrap(Dpop::with_guard(guard.clone()))
-                            .route("/mcp", web::to(required)),
+                        web::scope("/open").route("/required", web::to(required)).route("/optional", web::to(optional)),
                     )
-                    .service(
-                        web::scope("/open")
-                            .route("/required", web::to(required))
-                            .route("/optional", web::to(optional)),
-                    )
-                    .service(
-                        web::resource("/mcp")
-                            .wrap(Dpop::with_guard(guard.clone()))
-                            .to(required),
-                    )
+                    .service(web::resource("/mcp").wrap(Dpop::with_guard(guard.clone())).to(required))
             })
             .workers(2)
             .disable_signals()
@@ -203,7 +188,6 @@ fn start_actix(guard: DpopGuard, hits: Arc<AtomicUsize>) -> SocketAddr {
             .await
         })
     });
-    addr
 }
 
 /// A request as bytes on the wire will carry it.
@@ -216,11 +200,7 @@ pub struct RawRequest {
 
 impl RawRequest {
     pub fn new(method: &'static str, path: &str) -> Self {
-        Self {
-            method,
-            path: path.to_owned(),
-            headers: Vec::new(),
-        }
+        Self { method, path: path.to_owned(), headers: Vec::new() }
     }
 
     pub fn header(mut self, name: &'static str, value: impl AsRef<[u8]>) -> Self {
@@ -239,11 +219,7 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
     }
 }
 
@@ -251,11 +227,7 @@ impl RawResponse {
 pub async fn send(addr: SocketAddr, request: &RawRequest) -> RawResponse {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut wire = format!("{} {} HTTP/1.1\r\n", request.method, request.path).into_bytes();
-    if !request
-        .headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
-    {
+    if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
         wire.extend_from_slice(format!("host: {addr}\r\n").as_bytes());
     }
     for (name, value) in &request.headers {
@@ -275,20 +247,12 @@ fn parse_response(raw: &[u8]) -> RawResponse {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let status = lines.next().and_then(|line| line.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
     let headers = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
         .collect();
-    RawResponse {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
+    RawResponse { status, headers, body: body.to_owned() }
 }
 
 /// The client side of a case: a key, a token and the server's base URL.
@@ -301,10 +265,7 @@ pub const TOKEN: &str = "test-access-token";
 
 impl Client {
     pub fn new(base: String) -> Self {
-        Self {
-            base,
-            key: DpopKey::generate().unwrap(),
-        }
+        Self { base, key: DpopKey::generate().unwrap() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -313,34 +274,21 @@ impl Client {
 
     /// A valid proof for `method` on `url`, bound to [`TOKEN`].
     pub fn proof_for(&self, method: &str, url: &str) -> String {
-        self.key
-            .proof(method, url)
-            .access_token(TOKEN)
-            .sign()
-            .unwrap()
+        self.key.proof(method, url).access_token(TOKEN).sign().unwrap()
     }
 
     /// A proof whose header and claims `change` edited, signed by this key.
-    pub fn mutated(
-        &self,
-        method: &str,
-        path: &str,
-        change: impl FnOnce(&mut Value, &mut Value),
-    ) -> String {
+    pub fn mutated(&self, method: &str, path: &str, change: impl FnOnce(&mut Value, &mut Value)) -> String {
         let url = self.url(path);
         let builder = self.key.proof(method, &url).access_token(TOKEN);
         let (mut header, mut claims) = (builder.header(), builder.claims().unwrap());
         change(&mut header, &mut claims);
-        self.key
-            .sign_jws(&header.to_string(), &claims.to_string())
-            .unwrap()
+        self.key.sign_jws(&header.to_string(), &claims.to_string()).unwrap()
     }
 
     /// `Authorization: DPoP <token>` with `proof` on `method path`.
     pub fn with_proof(&self, method: &'static str, path: &str, proof: &str) -> RawRequest {
-        RawRequest::new(method, path)
-            .header("authorization", format!("DPoP {TOKEN}"))
-            .header("dpop", proof)
+        RawRequest::new(method, path).header("authorization", format!("DPoP {TOKEN}")).header("dpop", proof)
     }
 
     /// A valid DPoP request on `method path`.

@@ -29,14 +29,7 @@ impl FromRequest for Authenticated {
     type Future = Ready<Result<Self, MissingAuthentication>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(
-            request
-                .extensions()
-                .get::<Authentication>()
-                .cloned()
-                .map(Self)
-                .ok_or(MissingAuthentication),
-        )
+        ready(request.extensions().get::<Authentication>().cloned().map(Self).ok_or(MissingAuthentication))
     }
 }
 

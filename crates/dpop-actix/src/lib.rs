@@ -21,9 +21,11 @@
 #![warn(missing_docs)]
 
 mod extract;
+mod metadata;
 mod middleware;
 
 pub use extract::{Authenticated, MissingAuthentication};
+pub use metadata::metadata;
 pub use middleware::{Dpop, DpopMiddleware};
 
 pub use dpop_core::{AuthScheme, Authentication, DpopGuard};

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage as _, HttpResponse};
 use dpop_core::{DpopGuard, HeaderValues, Rejection, Reply, RequestUri};
 
@@ -50,10 +51,7 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(DpopMiddleware {
-            service: Rc::new(service),
-            guard: self.guard.clone(),
-        }))
+        ready(Ok(DpopMiddleware { service: Rc::new(service), guard: self.guard.clone() }))
     }
 }
 
@@ -79,28 +77,15 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let uri = request.uri();
-        let request_uri = RequestUri {
-            scheme: uri.scheme_str(),
-            authority: uri.authority().map(|a| a.as_str()),
-            path: uri.path(),
-        };
-        if let Some(reply) = self
-            .guard
-            .metadata_reply(request.method().as_str(), uri.path())
-        {
-            return Box::pin(ready(Ok(request
-                .into_response(reply_response(&reply))
-                .map_into_right_body())));
+        let request_uri =
+            RequestUri { scheme: uri.scheme_str(), authority: uri.authority().map(|a| a.as_str()), path: uri.path() };
+        if let Some(reply) = self.guard.metadata_reply(request.method().as_str(), uri.path()) {
+            return Box::pin(ready(Ok(request.into_response(reply_response(&reply)).map_into_right_body())));
         }
         let headers = request.headers();
-        let checked = self
-            .guard
-            .check(request.method().as_str(), &request_uri, |name| {
-                headers
-                    .get_all(name)
-                    .map(|value| value.as_bytes())
-                    .collect::<HeaderValues<'_>>()
-            });
+        let checked = self.guard.check(request.method().as_str(), &request_uri, |name| {
+            headers.get_all(name).map(|value| value.as_bytes()).collect::<HeaderValues<'_>>()
+        });
         let pending = match checked {
             Ok(pending) => pending,
             Err(rejection) => return Box::pin(ready(Ok(reject(request, &rejection)))),
@@ -109,11 +94,15 @@ where
         Box::pin(async move {
             match guard.complete(pending).await {
                 Ok(authentication) => {
+                    let headers: Vec<_> = authentication.response_headers().map(|(n, v)| (n, v.to_owned())).collect();
                     request.extensions_mut().insert(authentication);
-                    service
-                        .call(request)
-                        .await
-                        .map(ServiceResponse::map_into_left_body)
+                    let mut response = service.call(request).await?;
+                    for (name, value) in headers {
+                        if let Ok(value) = HeaderValue::try_from(value) {
+                            response.headers_mut().insert(HeaderName::from_static(name), value);
+                        }
+                    }
+                    Ok(response.map_into_left_body())
                 }
                 Err(rejection) => Ok(reject(request, &rejection)),
             }
@@ -123,9 +112,7 @@ where
 
 /// Answers `request` with the rejection.
 fn reject<B>(request: ServiceRequest, rejection: &Rejection) -> ServiceResponse<EitherBody<B>> {
-    request
-        .into_response(reply_response(&rejection.reply()))
-        .map_into_right_body()
+    request.into_response(reply_response(&rejection.reply())).map_into_right_body()
 }
 
 /// The HTTP response for a reply of the guard, exactly as it describes it.

@@ -37,22 +37,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = MissingAuthentication;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Authentication>()
-            .cloned()
-            .map(Self)
-            .ok_or(MissingAuthentication)
+        parts.extensions.get::<Authentication>().cloned().map(Self).ok_or(MissingAuthentication)
     }
 }
 
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Authenticated {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<Authentication>().cloned().map(Self))
     }
 }

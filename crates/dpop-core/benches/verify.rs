@@ -3,13 +3,7 @@
 //!
 //! Both walk the same pool of distinct proofs, signed before the clock starts. Report the ratio
 //! full / signature_only: the target is ≤ 1.10.
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::hint::black_box;
 use std::task::{Context, Poll, Waker};
@@ -18,9 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use dpop_core::{
-    Algorithm, DpopKey, DpopVerifier, EcCurve, InMemoryReplayStore, ProofRequest, PublicKey,
-};
+use dpop_core::{Algorithm, DpopKey, DpopVerifier, EcCurve, InMemoryReplayStore, ProofRequest, PublicKey};
 
 const URL: &str = "https://mcp.example.com/mcp";
 const TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJl";
@@ -28,9 +20,7 @@ const POOL: usize = 20_000;
 
 fn bench(c: &mut Criterion) {
     let key = DpopKey::generate().unwrap();
-    let proofs: Vec<String> = (0..POOL)
-        .map(|_| key.proof("POST", URL).access_token(TOKEN).sign().unwrap())
-        .collect();
+    let proofs: Vec<String> = (0..POOL).map(|_| key.proof("POST", URL).access_token(TOKEN).sign().unwrap()).collect();
     let request = ProofRequest::new("POST", URL).access_token(TOKEN);
 
     let mut group = c.benchmark_group("verify");
@@ -67,13 +57,7 @@ fn bench(c: &mut Criterion) {
             let start = Instant::now();
             for i in 0..iters as usize {
                 let (input, signature) = &split[i % POOL];
-                public_key
-                    .verify(
-                        Algorithm::ES256,
-                        black_box(input.as_bytes()),
-                        black_box(signature),
-                    )
-                    .unwrap();
+                public_key.verify(Algorithm::ES256, black_box(input.as_bytes()), black_box(signature)).unwrap();
             }
             start.elapsed()
         });
@@ -83,9 +67,7 @@ fn bench(c: &mut Criterion) {
 
 /// A verifier with an empty store and no per-key quota: one key signs the whole pool.
 fn fresh_verifier() -> DpopVerifier {
-    let store = InMemoryReplayStore::builder()
-        .per_key_quota(usize::MAX)
-        .build();
+    let store = InMemoryReplayStore::builder().per_key_quota(usize::MAX).build();
     DpopVerifier::builder().replay_store(store).build().unwrap()
 }
 
@@ -93,10 +75,7 @@ fn fresh_verifier() -> DpopVerifier {
 /// cost of an executor in the measurement.
 fn poll_ready<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("the in-memory replay store never waits"),
     }
@@ -109,10 +88,7 @@ fn es256_public_key(key: &DpopKey) -> PublicKey {
     let mut point = vec![0x04];
     point.extend(coordinate("x"));
     point.extend(coordinate("y"));
-    PublicKey::Ec {
-        curve: EcCurve::P256,
-        point: point.into_boxed_slice(),
-    }
+    PublicKey::Ec { curve: EcCurve::P256, point: point.into_boxed_slice() }
 }
 
 criterion_group!(benches, bench);

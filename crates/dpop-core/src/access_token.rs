@@ -41,29 +41,15 @@ impl TokenClaims {
         let text = |name: &str| raw.get(name).and_then(Value::as_str).map(str::to_owned);
         let audience = match raw.get("aud") {
             Some(Value::String(one)) => vec![one.clone()],
-            Some(Value::Array(many)) => many
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
         };
         let scopes = raw
             .get("scope")
             .and_then(Value::as_str)
-            .map(|scope| {
-                scope
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|scope| scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default();
-        let cnf_jkt = raw
-            .get("cnf")
-            .and_then(|cnf| cnf.get("jkt"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let cnf_jkt = raw.get("cnf").and_then(|cnf| cnf.get("jkt")).and_then(Value::as_str).map(str::to_owned);
         Self {
             subject: text("sub"),
             issuer: text("iss"),
@@ -107,8 +93,7 @@ impl fmt::Display for TokenError {
 impl std::error::Error for TokenError {}
 
 /// The future a [`TokenValidator`] returns.
-pub type TokenFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<TokenClaims, TokenError>> + Send + 'a>>;
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<TokenClaims, TokenError>> + Send + 'a>>;
 
 /// Validates access tokens for this resource server.
 ///

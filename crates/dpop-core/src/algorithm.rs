@@ -23,14 +23,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in the order used for `algs` and metadata.
-    pub const ALL: [Self; 6] = [
-        Self::ES256,
-        Self::ES384,
-        Self::ES512,
-        Self::EdDSA,
-        Self::RS256,
-        Self::PS256,
-    ];
+    pub const ALL: [Self; 6] = [Self::ES256, Self::ES384, Self::ES512, Self::EdDSA, Self::RS256, Self::PS256];
 
     /// The JOSE name, as in the `alg` header parameter.
     #[must_use]
@@ -102,9 +95,7 @@ impl AlgorithmSet {
 
     /// The algorithms in the set, in [`Algorithm::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Algorithm> {
-        Algorithm::ALL
-            .into_iter()
-            .filter(move |alg| self.contains(*alg))
+        Algorithm::ALL.into_iter().filter(move |alg| self.contains(*alg))
     }
 
     /// The names separated by single spaces, as in the `algs` challenge parameter (RFC 9449 §7.1).

@@ -34,9 +34,7 @@ pub fn parse_authorization(values: HeaderValues<'_>) -> Result<Credentials<'_>, 
         return Ok(Credentials::Absent);
     };
     let value = std::str::from_utf8(value).map_err(|_| DpopError::MalformedAuthorization)?;
-    let (scheme, rest) = value
-        .split_once(' ')
-        .ok_or(DpopError::MalformedAuthorization)?;
+    let (scheme, rest) = value.split_once(' ').ok_or(DpopError::MalformedAuthorization)?;
     if scheme.is_empty() || !scheme.bytes().all(is_tchar) {
         return Err(DpopError::MalformedAuthorization);
     }
@@ -54,14 +52,8 @@ pub fn parse_authorization(values: HeaderValues<'_>) -> Result<Credentials<'_>, 
 fn token68(token: &str) -> Result<&str, DpopError> {
     let body = token.trim_end_matches('=');
     let valid = !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        });
-    if valid {
-        Ok(token)
-    } else {
-        Err(DpopError::MalformedAuthorization)
-    }
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+    if valid { Ok(token) } else { Err(DpopError::MalformedAuthorization) }
 }
 
 /// `tchar` (RFC 9110 §5.6.2).
@@ -69,19 +61,6 @@ const fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
         )
 }

@@ -30,13 +30,7 @@ impl<'a> Challenge<'a> {
     /// A DPoP challenge advertising `algs` (RFC 9449 §7.1), with no error: the answer to a
     /// request without credentials (Figure 15).
     pub fn new(algs: AlgorithmSet) -> Self {
-        Self {
-            algs,
-            bearer: false,
-            error: None,
-            scope: None,
-            resource_metadata: None,
-        }
+        Self { algs, bearer: false, error: None, scope: None, resource_metadata: None }
     }
 
     /// Also challenge with `Bearer`, first (Figure 17): for resources that accept both.
@@ -52,11 +46,7 @@ impl<'a> Challenge<'a> {
 
     /// Adds the error of `rejection` to the given scheme's challenge.
     pub fn error_on(mut self, rejection: &DpopError, scheme: ErrorScheme) -> Self {
-        self.error = Some((
-            rejection.code(),
-            rejection.description().into_owned(),
-            scheme,
-        ));
+        self.error = Some((rejection.code(), rejection.description().into_owned(), scheme));
         self
     }
 
@@ -104,11 +94,7 @@ impl<'a> Challenge<'a> {
         if let Some((code, description, on)) = &self.error {
             if *on == scheme || *on == ErrorScheme::Both {
                 param(out, "error", code.as_str());
-                param(
-                    out,
-                    "error_description",
-                    &error_description_text(description),
-                );
+                param(out, "error_description", &error_description_text(description));
                 if let Some(scope) = self.scope {
                     param(out, "scope", scope);
                 }

@@ -25,9 +25,7 @@ impl Clock for SystemClock {
     fn now(&self) -> u64 {
         // A clock before 1970 is a broken host; treat it as the epoch (every proof then looks
         // like it is from the future and is refused).
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
     }
 }
 

@@ -24,13 +24,8 @@
 //! the last `wrap` first).
 
 /// Request headers a DPoP client sends (plus what MCP's streamable HTTP transport uses).
-pub const ALLOW_HEADERS: [&str; 5] = [
-    "authorization",
-    "dpop",
-    "content-type",
-    "mcp-protocol-version",
-    "mcp-session-id",
-];
+pub const ALLOW_HEADERS: [&str; 5] =
+    ["authorization", "dpop", "content-type", "mcp-protocol-version", "mcp-session-id"];
 
 /// Response headers a DPoP client must be able to read.
 pub const EXPOSE_HEADERS: [&str; 3] = ["www-authenticate", "dpop-nonce", "mcp-session-id"];

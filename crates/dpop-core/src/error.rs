@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::algorithm::Algorithm;
+use crate::nonce::NonceRejection;
 
 /// The error codes a resource server answers with (RFC 9449 §7.1, §8; RFC 6750 §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -114,6 +115,9 @@ pub enum DpopError {
     UriMismatch,
     /// `htu` is not an absolute `http`/`https` URI without userinfo.
     InvalidUri,
+    /// The proof lacks a valid, fresh server nonce (RFC 9449 §4.3 check 10, §8): answered with
+    /// `use_dpop_nonce` and a new nonce in `DPoP-Nonce`.
+    UseDpopNonce(NonceRejection),
     /// `iat` is further in the past than the acceptance window (RFC 9449 §4.3 check 11).
     IssuedTooLongAgo,
     /// `iat` is further in the future than the allowed clock skew (RFC 9449 §4.3 check 11).
@@ -158,14 +162,13 @@ impl DpopError {
     #[must_use]
     pub const fn code(&self) -> ErrorCode {
         match self {
-            Self::KeyBindingMismatch | Self::TokenNotBound | Self::BoundTokenAsBearer => {
-                ErrorCode::InvalidToken
-            }
+            Self::KeyBindingMismatch | Self::TokenNotBound | Self::BoundTokenAsBearer => ErrorCode::InvalidToken,
             Self::InvalidTargetUri | Self::MultipleAuthorization | Self::MalformedAuthorization => {
                 ErrorCode::InvalidRequest
             }
             Self::BearerNotAccepted | Self::InvalidAccessToken(_) => ErrorCode::InvalidToken,
             Self::InsufficientScope => ErrorCode::InsufficientScope,
+            Self::UseDpopNonce(_) => ErrorCode::UseDpopNonce,
             Self::ReplayStoreFull
             | Self::ReplayQuotaExceeded
             | Self::ReplayStoreUnavailable
@@ -205,9 +208,7 @@ impl DpopError {
                 return Cow::Owned(format!("DPoP proof has an invalid `{name}`"));
             }
             Self::WrongType => "DPoP proof `typ` must be `dpop+jwt`",
-            Self::UnsupportedAlgorithm => {
-                "DPoP proof `alg` is not a supported asymmetric algorithm"
-            }
+            Self::UnsupportedAlgorithm => "DPoP proof `alg` is not a supported asymmetric algorithm",
             Self::AlgorithmNotAllowed(alg) => {
                 return Cow::Owned(format!("DPoP proof `alg` {} is not allowed", alg.name()));
             }
@@ -225,15 +226,14 @@ impl DpopError {
             Self::MethodMismatch => "DPoP proof `htm` does not match the request method",
             Self::UriMismatch => "DPoP proof `htu` does not match the request URI",
             Self::InvalidUri => "DPoP proof `htu` is not an absolute http(s) URI",
+            Self::UseDpopNonce(_) => "Resource server requires nonce in DPoP proof",
             Self::IssuedTooLongAgo => "DPoP proof `iat` is too old",
             Self::IssuedInFuture => "DPoP proof `iat` is in the future",
             Self::MissingAccessTokenHash => "DPoP proof is missing `ath` for the access token",
             Self::AccessTokenHashMismatch => "DPoP proof `ath` does not match the access token",
             Self::Replayed => "DPoP proof has already been used",
             Self::ReplayStoreFull => "DPoP replay cache is full, try again later",
-            Self::ReplayQuotaExceeded => {
-                "Too many recent DPoP proofs from this key, try again later"
-            }
+            Self::ReplayQuotaExceeded => "Too many recent DPoP proofs from this key, try again later",
             Self::ReplayStoreUnavailable => "DPoP replay cache is unavailable, try again later",
             Self::KeyBindingMismatch => "Invalid DPoP key binding",
             Self::TokenNotBound => "Access token is not DPoP-bound",
@@ -241,15 +241,11 @@ impl DpopError {
             Self::InvalidTargetUri => "Request target URI is invalid",
             Self::MultipleAuthorization => "Multiple methods used to include access token",
             Self::MalformedAuthorization => "Malformed Authorization header",
-            Self::BearerNotAccepted => {
-                "This resource requires DPoP-bound tokens; Bearer is not accepted"
-            }
+            Self::BearerNotAccepted => "This resource requires DPoP-bound tokens; Bearer is not accepted",
             Self::InvalidAccessToken(why) => {
                 return Cow::Owned(format!("Invalid access token: {why}"));
             }
-            Self::TokenValidationUnavailable => {
-                "Access token validation is unavailable, try again later"
-            }
+            Self::TokenValidationUnavailable => "Access token validation is unavailable, try again later",
             Self::InsufficientScope => "The access token lacks a required scope",
         };
         Cow::Borrowed(text)

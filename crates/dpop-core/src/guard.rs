@@ -36,6 +36,7 @@ pub struct Authentication {
     access_token: String,
     proof: Option<VerifiedProof>,
     claims: Option<TokenClaims>,
+    next_nonce: Option<String>,
 }
 
 impl Authentication {
@@ -68,6 +69,16 @@ impl Authentication {
     pub const fn claims(&self) -> Option<&TokenClaims> {
         self.claims.as_ref()
     }
+
+    /// Headers the successful response must carry: the next nonce when the proof's is past
+    /// half its life, with `Cache-Control: no-store` (RFC 9449 §8.2, Figure 23). Adapters set
+    /// them, replacing any the handler set, so there is never more than one `DPoP-Nonce`.
+    pub fn response_headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.next_nonce
+            .as_deref()
+            .into_iter()
+            .flat_map(|nonce| [(names::DPOP_NONCE, nonce), (names::CACHE_CONTROL, "no-store")])
+    }
 }
 
 /// A complete HTTP response the guard decided on: a rejection or the metadata document.
@@ -87,9 +98,7 @@ impl Reply {
 
     /// The header fields, names lowercase.
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.headers
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
+        self.headers.iter().map(|(name, value)| (*name, value.as_str()))
     }
 
     /// The body (JSON).
@@ -104,6 +113,7 @@ impl Reply {
 pub struct Rejection {
     error: Option<DpopError>,
     www_authenticate: Option<String>,
+    dpop_nonce: Option<String>,
 }
 
 impl Rejection {
@@ -111,13 +121,8 @@ impl Rejection {
     /// configuration error, answered as "authentication required" with the default challenge.
     #[must_use]
     pub fn unguarded_route() -> Self {
-        tracing::error!(
-            "handler requires DPoP authentication but the route is not behind the DPoP layer"
-        );
-        Self {
-            error: None,
-            www_authenticate: Some(Challenge::new(AlgorithmSet::default()).render()),
-        }
+        tracing::error!("handler requires DPoP authentication but the route is not behind the DPoP layer");
+        Self { error: None, www_authenticate: Some(Challenge::new(AlgorithmSet::default()).render()), dpop_nonce: None }
     }
 
     /// The reason, or `None` when the request simply had no credentials (RFC 6750 §3.1: no
@@ -139,6 +144,12 @@ impl Rejection {
         self.www_authenticate.as_deref()
     }
 
+    /// The fresh nonce sent with `use_dpop_nonce` (RFC 9449 §8, Figure 24).
+    #[must_use]
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_deref()
+    }
+
     /// The response body: `{"error": "…", "error_description": "…"}`.
     #[must_use]
     pub fn body(&self) -> String {
@@ -152,17 +163,16 @@ impl Rejection {
     /// The whole response: status, `WWW-Authenticate`, `Cache-Control: no-store`, JSON body.
     #[must_use]
     pub fn reply(&self) -> Reply {
-        let mut headers = Vec::with_capacity(3);
+        let mut headers = Vec::with_capacity(4);
         if let Some(challenge) = &self.www_authenticate {
             headers.push((names::WWW_AUTHENTICATE, challenge.clone()));
         }
+        if let Some(nonce) = &self.dpop_nonce {
+            headers.push((names::DPOP_NONCE, nonce.clone()));
+        }
         headers.push((names::CACHE_CONTROL, "no-store".to_owned()));
         headers.push((names::CONTENT_TYPE, "application/json".to_owned()));
-        Reply {
-            status: self.status(),
-            headers,
-            body: self.body(),
-        }
+        Reply { status: self.status(), headers, body: self.body() }
     }
 }
 
@@ -189,6 +199,47 @@ struct GuardConfig {
     token_validator: Option<Arc<dyn TokenValidator>>,
     metadata: Option<ResourceMetadata>,
     resource_metadata_url: Option<String>,
+    nonce_policy: NoncePolicy,
+}
+
+/// Which requests must carry a server nonce (RFC 9449 §8).
+#[derive(Clone, Default)]
+pub enum NoncePolicy {
+    /// No nonces (the default).
+    #[default]
+    Never,
+    /// Every request.
+    Always,
+    /// Requests for which the function, given method and path, returns `true`.
+    When(Arc<NoncePredicate>),
+}
+
+/// Decides from method and path whether a request must carry a nonce.
+pub type NoncePredicate = dyn Fn(&str, &str) -> bool + Send + Sync;
+
+impl NoncePolicy {
+    /// Nonces for the requests `predicate(method, path)` selects.
+    pub fn when(predicate: impl Fn(&str, &str) -> bool + Send + Sync + 'static) -> Self {
+        Self::When(Arc::new(predicate))
+    }
+
+    fn requires(&self, method: &str, path: &str) -> bool {
+        match self {
+            Self::Never => false,
+            Self::Always => true,
+            Self::When(predicate) => predicate(method, path),
+        }
+    }
+}
+
+impl fmt::Debug for NoncePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Never => "Never",
+            Self::Always => "Always",
+            Self::When(_) => "When(..)",
+        })
+    }
 }
 
 impl DpopGuard {
@@ -206,9 +257,8 @@ impl DpopGuard {
     }
 
     fn from_config(builder: DpopGuardBuilder) -> Self {
-        let resource_metadata_url = builder
-            .resource_metadata_url
-            .or_else(|| builder.metadata.as_ref().map(ResourceMetadata::url));
+        let resource_metadata_url =
+            builder.resource_metadata_url.or_else(|| builder.metadata.as_ref().map(ResourceMetadata::url));
         Self {
             required_scopes: builder.required_scopes.into(),
             inner: Arc::new(GuardConfig {
@@ -218,6 +268,7 @@ impl DpopGuard {
                 token_validator: builder.token_validator,
                 metadata: builder.metadata,
                 resource_metadata_url,
+                nonce_policy: builder.nonce_policy,
             }),
         }
     }
@@ -237,10 +288,7 @@ impl DpopGuard {
         if !scopes.is_empty() && self.inner.token_validator.is_none() {
             return Err(ConfigError::ScopesWithoutTokenValidator);
         }
-        Ok(Self {
-            inner: Arc::clone(&self.inner),
-            required_scopes: scopes.into(),
-        })
+        Ok(Self { inner: Arc::clone(&self.inner), required_scopes: scopes.into() })
     }
 
     /// The proof verifier.
@@ -281,19 +329,13 @@ impl DpopGuard {
         if !(method == "GET" || method == "HEAD") || path != metadata.path() {
             return None;
         }
-        let body = metadata
-            .document(self.algorithms(), self.inner.allow_bearer)
-            .to_string();
+        let body = metadata.document(self.algorithms(), self.inner.allow_bearer).to_string();
         let headers = vec![
             (names::CONTENT_TYPE, "application/json".to_owned()),
             ("access-control-allow-origin", "*".to_owned()),
             (names::CACHE_CONTROL, "max-age=300".to_owned()),
         ];
-        Some(Reply {
-            status: 200,
-            headers,
-            body,
-        })
+        Some(Reply { status: 200, headers, body })
     }
 
     /// Everything that can be decided without waiting: credentials, target URI, every proof
@@ -310,31 +352,22 @@ impl DpopGuard {
         uri: &RequestUri<'_>,
         headers: impl Fn(&'static str) -> HeaderValues<'h>,
     ) -> Result<PendingAuthorization, Rejection> {
-        let credentials =
-            parse_authorization(headers(names::AUTHORIZATION)).map_err(|e| self.reject(e))?;
+        let credentials = parse_authorization(headers(names::AUTHORIZATION)).map_err(|e| self.reject(e))?;
         match credentials {
             Credentials::Absent | Credentials::OtherScheme => {
                 tracing::debug!(method, "request rejected: no DPoP credentials");
                 Err(self.challenge())
             }
-            Credentials::Bearer(token) if self.inner.allow_bearer => Ok(PendingAuthorization {
-                scheme: AuthScheme::Bearer,
-                access_token: token.to_owned(),
-                proof: None,
-            }),
+            Credentials::Bearer(token) if self.inner.allow_bearer => {
+                Ok(PendingAuthorization { scheme: AuthScheme::Bearer, access_token: token.to_owned(), proof: None })
+            }
             Credentials::Bearer(_) => Err(self.reject(DpopError::BearerNotAccepted)),
             Credentials::Dpop(token) => {
-                let target = self
-                    .inner
-                    .origin
-                    .target_uri(uri, &headers)
-                    .map_err(|e| self.reject(e))?;
-                let request = ProofRequest::new(method, &target).access_token(token);
-                let proof = self
-                    .inner
-                    .verifier
-                    .check(headers(names::DPOP).iter(), &request)
-                    .map_err(|e| self.reject(e))?;
+                let target = self.inner.origin.target_uri(uri, &headers).map_err(|e| self.reject(e))?;
+                let require_nonce = self.inner.nonce_policy.requires(method, uri.path);
+                let request = ProofRequest::new(method, &target).access_token(token).require_nonce(require_nonce);
+                let proof =
+                    self.inner.verifier.check(headers(names::DPOP).iter(), &request).map_err(|e| self.reject(e))?;
                 Ok(PendingAuthorization {
                     scheme: AuthScheme::Dpop,
                     access_token: token.to_owned(),
@@ -350,44 +383,21 @@ impl DpopGuard {
     /// # Errors
     ///
     /// The [`Rejection`] to send.
-    pub async fn complete(
-        &self,
-        pending: PendingAuthorization,
-    ) -> Result<Authentication, Rejection> {
-        let PendingAuthorization {
-            scheme,
-            access_token,
-            proof,
-        } = pending;
+    pub async fn complete(&self, pending: PendingAuthorization) -> Result<Authentication, Rejection> {
+        let PendingAuthorization { scheme, access_token, proof } = pending;
         let claims = match &self.inner.token_validator {
-            Some(validator) => Some(
-                validator
-                    .validate(&access_token)
-                    .await
-                    .map_err(|e| self.reject(token_error(e)))?,
-            ),
+            Some(validator) => Some(validator.validate(&access_token).await.map_err(|e| self.reject(token_error(e)))?),
             None => None,
         };
         if let Some(claims) = &claims {
-            self.check_token(scheme, proof.as_ref(), claims)
-                .map_err(|e| self.reject(e))?;
+            self.check_token(scheme, proof.as_ref(), claims).map_err(|e| self.reject(e))?;
         }
         let proof = match proof {
-            Some(unrecorded) => Some(
-                self.inner
-                    .verifier
-                    .record(unrecorded)
-                    .await
-                    .map_err(|e| self.reject(e))?,
-            ),
+            Some(unrecorded) => Some(self.inner.verifier.record(unrecorded).await.map_err(|e| self.reject(e))?),
             None => None,
         };
-        Ok(Authentication {
-            scheme,
-            access_token,
-            proof,
-            claims,
-        })
+        let next_nonce = proof.as_ref().filter(|p| p.nonce_needs_refresh()).and_then(|_| self.fresh_nonce());
+        Ok(Authentication { scheme, access_token, proof, claims, next_nonce })
     }
 
     /// RFC 9449 §6 / §7.2 binding and RFC 6750 §3.1 scopes, on a validated token.
@@ -399,17 +409,11 @@ impl DpopGuard {
     ) -> Result<(), DpopError> {
         let cnf_jkt = claims.cnf_jkt.as_deref();
         match (scheme, proof) {
-            (AuthScheme::Dpop, Some(proof)) => {
-                token::check_key_binding(cnf_jkt, proof.proof().thumbprint())?
-            }
+            (AuthScheme::Dpop, Some(proof)) => token::check_key_binding(cnf_jkt, proof.proof().thumbprint())?,
             (AuthScheme::Dpop, None) => return Err(DpopError::MissingProof),
             (AuthScheme::Bearer, _) => token::check_bearer_token_unbound(cnf_jkt)?,
         }
-        if let Some(missing) = self
-            .required_scopes
-            .iter()
-            .find(|scope| !claims.has_scope(scope))
-        {
+        if let Some(missing) = self.required_scopes.iter().find(|scope| !claims.has_scope(scope)) {
             tracing::debug!(scope = %missing, "request rejected: insufficient scope");
             return Err(DpopError::InsufficientScope);
         }
@@ -434,20 +438,14 @@ impl DpopGuard {
     /// The 401 for a request without credentials (RFC 9449 Figures 15 and 17).
     #[must_use]
     pub fn challenge(&self) -> Rejection {
-        Rejection {
-            error: None,
-            www_authenticate: Some(self.base_challenge().render()),
-        }
+        Rejection { error: None, www_authenticate: Some(self.base_challenge().render()), dpop_nonce: None }
     }
 
     /// The rejection for `error`, with the challenge(s) this resource issues.
     #[must_use]
     pub fn reject(&self, error: DpopError) -> Rejection {
         if error.code() == ErrorCode::TemporarilyUnavailable {
-            return Rejection {
-                error: Some(error),
-                www_authenticate: None,
-            };
+            return Rejection { error: Some(error), www_authenticate: None, dpop_nonce: None };
         }
         let scheme = match (&error, self.inner.allow_bearer) {
             (_, false) => ErrorScheme::Dpop,
@@ -460,10 +458,15 @@ impl DpopGuard {
         if error == DpopError::InsufficientScope {
             challenge = challenge.scope(&scopes);
         }
-        Rejection {
-            www_authenticate: Some(challenge.render()),
-            error: Some(error),
-        }
+        let dpop_nonce = matches!(error, DpopError::UseDpopNonce(_)).then(|| self.fresh_nonce()).flatten();
+        Rejection { www_authenticate: Some(challenge.render()), error: Some(error), dpop_nonce }
+    }
+
+    /// A new nonce, if nonces are configured. A failing random generator means no nonce: the
+    /// client then cannot proceed, which is refusal, never acceptance.
+    fn fresh_nonce(&self) -> Option<String> {
+        let issuer = self.inner.verifier.nonces()?;
+        issuer.issue().inspect_err(|error| tracing::error!(%error, "could not issue a DPoP nonce")).ok()
     }
 
     fn base_challenge(&self) -> Challenge<'_> {
@@ -519,6 +522,7 @@ pub struct DpopGuardBuilder {
     required_scopes: Vec<String>,
     metadata: Option<ResourceMetadata>,
     resource_metadata_url: Option<String>,
+    nonce_policy: NoncePolicy,
     invalid: Option<ConfigError>,
 }
 
@@ -526,14 +530,13 @@ impl Default for DpopGuardBuilder {
     fn default() -> Self {
         Self {
             verifier: DpopVerifier::new(),
-            origin: Origin::FromRequest {
-                trust_forwarded: false,
-            },
+            origin: Origin::FromRequest { trust_forwarded: false },
             allow_bearer: false,
             token_validator: None,
             required_scopes: Vec::new(),
             metadata: None,
             resource_metadata_url: None,
+            nonce_policy: NoncePolicy::Never,
             invalid: None,
         }
     }
@@ -621,9 +624,7 @@ impl DpopGuardBuilder {
         S: Into<String>,
     {
         match &mut self.metadata {
-            Some(metadata) => {
-                metadata.scopes_supported = scopes.into_iter().map(Into::into).collect()
-            }
+            Some(metadata) => metadata.scopes_supported = scopes.into_iter().map(Into::into).collect(),
             None => self.invalid = Some(ConfigError::MetadataWithoutResource),
         }
         self
@@ -633,6 +634,13 @@ impl DpopGuardBuilder {
     /// this guard serves, when [`resource`](Self::resource) is set).
     pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
         self.resource_metadata_url = Some(url.into());
+        self
+    }
+
+    /// Which requests must carry a server nonce (default: none). Needs a verifier built with
+    /// [`DpopVerifierBuilder::nonces`](crate::DpopVerifierBuilder::nonces).
+    pub fn nonce_policy(mut self, policy: NoncePolicy) -> Self {
+        self.nonce_policy = policy;
         self
     }
 
@@ -648,6 +656,9 @@ impl DpopGuardBuilder {
         }
         if !self.required_scopes.is_empty() && self.token_validator.is_none() {
             return Err(ConfigError::ScopesWithoutTokenValidator);
+        }
+        if !matches!(self.nonce_policy, NoncePolicy::Never) && self.verifier.nonces().is_none() {
+            return Err(ConfigError::NoncePolicyWithoutIssuer);
         }
         if let (Origin::FromRequest { .. }, Some(metadata)) = (&self.origin, &self.metadata) {
             self.origin = Origin::public(metadata.origin()).ok_or(ConfigError::InvalidResource)?;

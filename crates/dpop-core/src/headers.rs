@@ -11,11 +11,7 @@ pub struct HeaderValues<'a> {
 
 impl<'a> HeaderValues<'a> {
     /// No value: the field is absent.
-    pub const NONE: Self = Self {
-        first: None,
-        second: None,
-        count: 0,
-    };
+    pub const NONE: Self = Self { first: None, second: None, count: 0 };
 
     /// How many times the field occurs.
     #[must_use]

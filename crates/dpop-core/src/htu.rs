@@ -34,9 +34,7 @@ pub fn normalize_htu(uri: &str) -> Option<String> {
 /// `uri` without its query and fragment: in RFC 3986 syntax the path ends at the first `?` or
 /// `#`, and neither may occur before it.
 pub(crate) fn without_query(uri: &str) -> &str {
-    uri.find(['?', '#'])
-        .and_then(|end| uri.get(..end))
-        .unwrap_or(uri)
+    uri.find(['?', '#']).and_then(|end| uri.get(..end)).unwrap_or(uri)
 }
 
 /// Whether `htu` and `target` name the same resource under RFC 3986 normalization.

@@ -42,19 +42,11 @@ impl Rejection {
 /// A JSON object with a fixed set of known members.
 pub(crate) trait JsonObject<'de>: Default {
     /// Reads the value of the member `name`. Unknown names must be skipped with [`skip`].
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: &str,
-        map: &mut A,
-        rejection: &Rejection,
-    ) -> Result<(), A::Error>;
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A, rejection: &Rejection) -> Result<(), A::Error>;
 }
 
 /// Parses `bytes` as one JSON object of type `T`, strictly. `what` names the object in errors.
-pub(crate) fn parse_object<'de, T: JsonObject<'de>>(
-    bytes: &'de [u8],
-    what: &'static str,
-) -> Result<T, DpopError> {
+pub(crate) fn parse_object<'de, T: JsonObject<'de>>(bytes: &'de [u8], what: &'static str) -> Result<T, DpopError> {
     let rejection = Rejection::new();
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed = ObjectSeed::<T>::new(&rejection, what)
@@ -94,9 +86,7 @@ pub(crate) fn numeric_date<'de, A: MapAccess<'de>>(
     rejection: &Rejection,
     name: &'static str,
 ) -> Result<i64, A::Error> {
-    map.next_value::<NumericDate>()
-        .map(|d| d.0)
-        .map_err(|_: A::Error| rejection.reject(DpopError::InvalidMember(name)))
+    map.next_value::<NumericDate>().map(|d| d.0).map_err(|_: A::Error| rejection.reject(DpopError::InvalidMember(name)))
 }
 
 struct ObjectSeed<'r, T> {
@@ -107,11 +97,7 @@ struct ObjectSeed<'r, T> {
 
 impl<'r, T> ObjectSeed<'r, T> {
     fn new(rejection: &'r Rejection, what: &'static str) -> Self {
-        Self {
-            rejection,
-            what,
-            object: PhantomData,
-        }
+        Self { rejection, what, object: PhantomData }
     }
 }
 
@@ -184,9 +170,7 @@ impl<'de> de::Deserialize<'de> for NumericDate {
                 Ok(NumericDate(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumericDate, E> {
-                i64::try_from(v)
-                    .map(NumericDate)
-                    .map_err(|_| E::custom("out of range"))
+                i64::try_from(v).map(NumericDate).map_err(|_| E::custom("out of range"))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumericDate, E> {
                 // i64 holds every second of the next 292 billion years; larger values are bogus.

@@ -111,12 +111,7 @@ impl PublicKey {
     ///
     /// [`DpopError::KeyAlgorithmMismatch`] when the key does not fit `alg` or the backend lacks
     /// it, [`DpopError::InvalidKey`] for an unusable point, [`DpopError::InvalidSignature`].
-    pub fn verify(
-        &self,
-        alg: Algorithm,
-        signing_input: &[u8],
-        signature: &[u8],
-    ) -> Result<(), DpopError> {
+    pub fn verify(&self, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> Result<(), DpopError> {
         crypto::verify_signature(alg, self, signing_input, signature)
     }
 }
@@ -124,15 +119,9 @@ impl PublicKey {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Ec { curve, .. } => f
-                .debug_struct("Ec")
-                .field("curve", curve)
-                .finish_non_exhaustive(),
+            Self::Ec { curve, .. } => f.debug_struct("Ec").field("curve", curve).finish_non_exhaustive(),
             Self::Ed25519 { .. } => f.debug_struct("Ed25519").finish_non_exhaustive(),
-            Self::Rsa { n, .. } => f
-                .debug_struct("Rsa")
-                .field("bits", &(n.len() * 8))
-                .finish_non_exhaustive(),
+            Self::Rsa { n, .. } => f.debug_struct("Rsa").field("bits", &(n.len() * 8)).finish_non_exhaustive(),
         }
     }
 }
@@ -178,9 +167,7 @@ impl fmt::Display for Thumbprint {
     /// Base64url without padding: the `jkt` form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = [0u8; 43];
-        let n = URL_SAFE_NO_PAD
-            .encode_slice(self.0, &mut buf)
-            .map_err(|_| fmt::Error)?;
+        let n = URL_SAFE_NO_PAD.encode_slice(self.0, &mut buf).map_err(|_| fmt::Error)?;
         let text = std::str::from_utf8(buf.get(..n).ok_or(fmt::Error)?).map_err(|_| fmt::Error)?;
         f.write_str(text)
     }
@@ -211,12 +198,7 @@ pub(crate) struct ValidatedJwk {
 }
 
 impl<'de> JsonObject<'de> for JwkMembers<'de> {
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: &str,
-        map: &mut A,
-        rejection: &Rejection,
-    ) -> Result<(), A::Error> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A, rejection: &Rejection) -> Result<(), A::Error> {
         let slot = match name {
             "kty" => &mut self.kty,
             "crv" => &mut self.crv,
@@ -255,10 +237,7 @@ impl JwkMembers<'_> {
         if self.has_private_member {
             return Err(DpopError::PrivateKey);
         }
-        let kty = self
-            .kty
-            .as_deref()
-            .ok_or(DpopError::MissingMember("jwk.kty"))?;
+        let kty = self.kty.as_deref().ok_or(DpopError::MissingMember("jwk.kty"))?;
         match kty {
             "EC" => self.validate_ec(),
             "OKP" => self.validate_okp(),
@@ -269,11 +248,7 @@ impl JwkMembers<'_> {
     }
 
     fn validate_ec(&self) -> Result<ValidatedJwk, DpopError> {
-        let (crv, x, y) = (
-            require(&self.crv, "jwk.crv")?,
-            require(&self.x, "jwk.x")?,
-            require(&self.y, "jwk.y")?,
-        );
+        let (crv, x, y) = (require(&self.crv, "jwk.crv")?, require(&self.x, "jwk.x")?, require(&self.y, "jwk.y")?);
         let curve = match crv {
             "P-256" => EcCurve::P256,
             "P-384" => EcCurve::P384,
@@ -287,13 +262,7 @@ impl JwkMembers<'_> {
         decode_exact(y, len, "wrong coordinate size", &mut point)?;
         // RFC 7638 §3.2: required members in lexicographic order, no whitespace.
         let thumbprint = thumbprint_of(&[("crv", crv), ("kty", "EC"), ("x", x), ("y", y)]);
-        Ok(ValidatedJwk {
-            key: PublicKey::Ec {
-                curve,
-                point: point.into_boxed_slice(),
-            },
-            thumbprint,
-        })
+        Ok(ValidatedJwk { key: PublicKey::Ec { curve, point: point.into_boxed_slice() }, thumbprint })
     }
 
     fn validate_okp(&self) -> Result<ValidatedJwk, DpopError> {
@@ -303,14 +272,9 @@ impl JwkMembers<'_> {
         }
         let mut bytes = Vec::with_capacity(32);
         decode_exact(x, 32, "wrong key size", &mut bytes)?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| DpopError::InvalidKey("wrong key size"))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| DpopError::InvalidKey("wrong key size"))?;
         let thumbprint = thumbprint_of(&[("crv", crv), ("kty", "OKP"), ("x", x)]);
-        Ok(ValidatedJwk {
-            key: PublicKey::Ed25519 { x: key },
-            thumbprint,
-        })
+        Ok(ValidatedJwk { key: PublicKey::Ed25519 { x: key }, thumbprint })
     }
 
     fn validate_rsa(&self) -> Result<ValidatedJwk, DpopError> {
@@ -339,13 +303,7 @@ impl JwkMembers<'_> {
             return Err(DpopError::InvalidKey("invalid RSA exponent"));
         }
         let thumbprint = thumbprint_of(&[("e", e_text), ("kty", "RSA"), ("n", n_text)]);
-        Ok(ValidatedJwk {
-            key: PublicKey::Rsa {
-                n: n.into_boxed_slice(),
-                e: e.into_boxed_slice(),
-            },
-            thumbprint,
-        })
+        Ok(ValidatedJwk { key: PublicKey::Rsa { n: n.into_boxed_slice(), e: e.into_boxed_slice() }, thumbprint })
     }
 }
 
@@ -354,27 +312,18 @@ fn require<'s>(member: &'s Option<Cow<'_, str>>, name: &'static str) -> Result<&
 }
 
 fn decode(text: &str) -> Result<Vec<u8>, DpopError> {
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| DpopError::InvalidKey("member is not base64url"))
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| DpopError::InvalidKey("member is not base64url"))
 }
 
 /// Decodes base64url `text` that must hold exactly `len` bytes, appending them to `out`.
-fn decode_exact(
-    text: &str,
-    len: usize,
-    wrong_len: &'static str,
-    out: &mut Vec<u8>,
-) -> Result<(), DpopError> {
+fn decode_exact(text: &str, len: usize, wrong_len: &'static str, out: &mut Vec<u8>) -> Result<(), DpopError> {
     // base64url without padding of `len` bytes has exactly this many characters.
     if text.len() != (len * 4).div_ceil(3) {
         return Err(DpopError::InvalidKey(wrong_len));
     }
     let start = out.len();
     out.resize(start + len, 0);
-    let target = out
-        .get_mut(start..)
-        .ok_or(DpopError::InvalidKey(wrong_len))?;
+    let target = out.get_mut(start..).ok_or(DpopError::InvalidKey(wrong_len))?;
     match URL_SAFE_NO_PAD.decode_slice(text, target) {
         Ok(n) if n == len => Ok(()),
         Ok(_) => Err(DpopError::InvalidKey(wrong_len)),

@@ -62,6 +62,7 @@ mod htu;
 mod json;
 mod jwk;
 pub mod metadata;
+pub mod nonce;
 mod proof;
 pub mod replay;
 mod signer;
@@ -77,18 +78,20 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::CryptoError;
 pub use error::{DpopError, ErrorCode};
 pub use guard::{
-    AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, PendingAuthorization, Rejection, Reply,
+    AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, NoncePolicy, NoncePredicate, PendingAuthorization,
+    Rejection, Reply,
 };
 pub use headers::HeaderValues;
 pub use htu::{htu_matches, normalize_htu};
 pub use jwk::{EcCurve, MAX_RSA_BITS, MIN_RSA_BITS, PublicKey, Thumbprint};
+pub use nonce::{NonceIssuer, NonceKey};
 pub use replay::{InMemoryReplayStore, ReplayStore};
 pub use signer::{DpopKey, KeyError, ProofBuilder};
 pub use target::RequestUri;
 pub use token::{access_token_hash, check_bearer_token_unbound, check_key_binding};
 pub use verifier::{
-    ConfigError, DEFAULT_IAT_WINDOW, DEFAULT_MAX_JTI_LEN, DEFAULT_MAX_PROOF_LEN, DpopVerifier,
-    DpopVerifierBuilder, ProofRequest, UnrecordedProof, VerifiedProof,
+    ConfigError, DEFAULT_IAT_WINDOW, DEFAULT_MAX_JTI_LEN, DEFAULT_MAX_PROOF_LEN, DpopVerifier, DpopVerifierBuilder,
+    ProofRequest, UnrecordedProof, VerifiedProof,
 };
 
 /// The crypto backend compiled in: `"aws-lc-rs"`, `"ring"` or `"rustcrypto"`.

@@ -29,10 +29,7 @@ impl ResourceMetadata {
             return None;
         }
         let after_scheme = resource.find("://")? + 3;
-        let path_start = resource
-            .get(after_scheme..)?
-            .find('/')
-            .map_or(resource.len(), |i| after_scheme + i);
+        let path_start = resource.get(after_scheme..)?.find('/').map_or(resource.len(), |i| after_scheme + i);
         let (origin, resource_path) = resource.split_at(path_start);
         // RFC 9728 §3.1: insert the well-known segment between host and path; a bare "/" adds nothing.
         let path = match resource_path.trim_end_matches('/') {
@@ -73,10 +70,7 @@ impl ResourceMetadata {
         });
         if let Some(object) = document.as_object_mut() {
             if !self.authorization_servers.is_empty() {
-                object.insert(
-                    "authorization_servers".into(),
-                    json!(self.authorization_servers),
-                );
+                object.insert("authorization_servers".into(), json!(self.authorization_servers));
             }
             if !self.scopes_supported.is_empty() {
                 object.insert("scopes_supported".into(), json!(self.scopes_supported));

@@ -36,20 +36,13 @@ impl<'a> CompactJws<'a> {
         let signing_input = value
             .get(..header.len() + 1 + payload.len())
             .ok_or(DpopError::MalformedProof("JWS compact serialization"))?;
-        Ok(Self {
-            header,
-            payload,
-            signature,
-            signing_input,
-        })
+        Ok(Self { header, payload, signature, signing_input })
     }
 }
 
 /// Decodes one base64url segment (no padding, no whitespace, canonical trailing bits).
 pub(crate) fn decode_segment(segment: &str, part: &'static str) -> Result<Vec<u8>, DpopError> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| DpopError::MalformedProof(part))
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| DpopError::MalformedProof(part))
 }
 
 /// The JOSE header of a proof (RFC 9449 §4.2).
@@ -63,12 +56,7 @@ pub(crate) struct ProofHeader<'a> {
 }
 
 impl<'de> JsonObject<'de> for ProofHeader<'de> {
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: &str,
-        map: &mut A,
-        rejection: &Rejection,
-    ) -> Result<(), A::Error> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A, rejection: &Rejection) -> Result<(), A::Error> {
         match name {
             "typ" => self.typ = Some(json::string(map, rejection, "typ")?),
             "alg" => self.alg = Some(json::string(map, rejection, "alg")?),
@@ -99,12 +87,7 @@ pub(crate) struct ProofClaims<'a> {
 }
 
 impl<'de> JsonObject<'de> for ProofClaims<'de> {
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: &str,
-        map: &mut A,
-        rejection: &Rejection,
-    ) -> Result<(), A::Error> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A, rejection: &Rejection) -> Result<(), A::Error> {
         match name {
             "jti" => self.jti = Some(json::string(map, rejection, "jti")?),
             "htm" => self.htm = Some(json::string(map, rejection, "htm")?),

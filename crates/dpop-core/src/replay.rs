@@ -29,10 +29,7 @@ impl ReplayKey {
     #[must_use]
     pub fn new(jkt: &Thumbprint, jti: &str) -> Self {
         let proof = crypto::sha256_concat(&[jkt.as_bytes(), jti.as_bytes()]);
-        Self {
-            proof,
-            client: *jkt.as_bytes(),
-        }
+        Self { proof, client: *jkt.as_bytes() }
     }
 
     /// Identifies the proof; the store key.
@@ -88,8 +85,7 @@ impl fmt::Display for ReplayStoreError {
 impl std::error::Error for ReplayStoreError {}
 
 /// The future a [`ReplayStore`] returns.
-pub type ReplayFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Insertion, ReplayStoreError>> + Send + 'a>>;
+pub type ReplayFuture<'a> = Pin<Box<dyn Future<Output = Result<Insertion, ReplayStoreError>> + Send + 'a>>;
 
 /// Records proofs that were accepted, so that none is accepted twice.
 ///
@@ -237,9 +233,7 @@ impl Inner {
 
     fn lock_expiry(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, [u8; 16])>> {
         // The queue stays consistent even if a holder panicked: every push and pop is whole.
-        self.expiry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.expiry.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

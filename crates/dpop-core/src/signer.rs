@@ -54,26 +54,18 @@ impl DpopKey {
     ///
     /// The JSON is not such a key, or `d` does not belong to `x`/`y`.
     pub fn from_jwk(private_jwk: &str) -> Result<Self, KeyError> {
-        let jwk: Map<String, Value> =
-            serde_json::from_str(private_jwk).map_err(|_| KeyError("not a JSON object"))?;
-        let member =
-            |name: &'static str| jwk.get(name).and_then(Value::as_str).ok_or(KeyError(name));
+        let jwk: Map<String, Value> = serde_json::from_str(private_jwk).map_err(|_| KeyError("not a JSON object"))?;
+        let member = |name: &'static str| jwk.get(name).and_then(Value::as_str).ok_or(KeyError(name));
         if member("kty")? != "EC" || member("crv")? != "P-256" {
             return Err(KeyError("only EC P-256 keys sign ES256 proofs"));
         }
-        let decode = |name: &'static str| {
-            URL_SAFE_NO_PAD
-                .decode(member(name)?)
-                .map_err(|_| KeyError(name))
-        };
+        let decode = |name: &'static str| URL_SAFE_NO_PAD.decode(member(name)?).map_err(|_| KeyError(name));
         let (x, y, d) = (decode("x")?, decode("y")?, decode("d")?);
         let mut point = Vec::with_capacity(65);
         point.push(0x04);
         point.extend_from_slice(&x);
         point.extend_from_slice(&y);
-        Ok(Self::from_pair(Es256KeyPair::from_private_key(
-            &d, &point,
-        )?)?)
+        Ok(Self::from_pair(Es256KeyPair::from_private_key(&d, &point)?)?)
     }
 
     fn from_pair(pair: Es256KeyPair) -> Result<Self, CryptoError> {
@@ -84,12 +76,7 @@ impl DpopKey {
         let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
         let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
         let thumbprint = Thumbprint::from_bytes(crypto::sha256(canonical.as_bytes()));
-        Ok(Self {
-            pair,
-            x,
-            y,
-            thumbprint,
-        })
+        Ok(Self { pair, x, y, thumbprint })
     }
 
     /// The public JWK, as it goes into a proof's `jwk` header.
@@ -116,15 +103,7 @@ impl DpopKey {
 
     /// Starts a proof for a request with `method` to `url`.
     pub fn proof<'a>(&'a self, method: &'a str, url: &'a str) -> ProofBuilder<'a> {
-        ProofBuilder {
-            key: self,
-            method,
-            url,
-            access_token: None,
-            nonce: None,
-            issued_at: None,
-            jti: None,
-        }
+        ProofBuilder { key: self, method, url, access_token: None, nonce: None, issued_at: None, jti: None }
     }
 
     /// Signs an arbitrary JOSE header and payload (JSON texts) as a compact ES256 JWS.
@@ -147,9 +126,7 @@ impl DpopKey {
 
 impl fmt::Debug for DpopKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DpopKey")
-            .field("thumbprint", &self.thumbprint)
-            .finish_non_exhaustive()
+        f.debug_struct("DpopKey").field("thumbprint", &self.thumbprint).finish_non_exhaustive()
     }
 }
 
@@ -205,9 +182,7 @@ impl<'a> ProofBuilder<'a> {
                 URL_SAFE_NO_PAD.encode(random)
             }
         };
-        let iat = self
-            .issued_at
-            .unwrap_or_else(|| i64::try_from(SystemClock.now()).unwrap_or(i64::MAX));
+        let iat = self.issued_at.unwrap_or_else(|| i64::try_from(SystemClock.now()).unwrap_or(i64::MAX));
         let mut claims = Map::new();
         claims.insert("jti".into(), Value::String(jti));
         claims.insert("htm".into(), self.method.into());
@@ -235,7 +210,6 @@ impl<'a> ProofBuilder<'a> {
     /// The backend failed to sign.
     pub fn sign(self) -> Result<String, CryptoError> {
         let claims = self.claims()?;
-        self.key
-            .sign_jws(&self.header().to_string(), &claims.to_string())
+        self.key.sign_jws(&self.header().to_string(), &claims.to_string())
     }
 }

@@ -52,21 +52,15 @@ impl Origin {
         }
         let (scheme, authority) = match self {
             Self::Public(base) => return Ok(format!("{base}{}", uri.path)),
-            Self::FromRequest {
-                trust_forwarded: true,
-            } => forwarded_origin(&headers)?,
-            Self::FromRequest {
-                trust_forwarded: false,
-            } => (None, None),
+            Self::FromRequest { trust_forwarded: true } => forwarded_origin(&headers)?,
+            Self::FromRequest { trust_forwarded: false } => (None, None),
         };
         let scheme = scheme.or(uri.scheme).unwrap_or("http");
         let authority = match authority.or(uri.authority) {
             Some(authority) => authority,
             None => header_text(headers(names::HOST))?.ok_or(DpopError::InvalidTargetUri)?,
         };
-        if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
-            || !is_authority(authority)
-        {
+        if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) || !is_authority(authority) {
             return Err(DpopError::InvalidTargetUri);
         }
         Ok(format!("{scheme}://{authority}{}", uri.path))
@@ -83,10 +77,7 @@ fn forwarded_origin<'h>(
         let mut proto = None;
         let mut host = None;
         for pair in forwarded.split(';') {
-            let (name, value) = pair
-                .trim()
-                .split_once('=')
-                .ok_or(DpopError::InvalidTargetUri)?;
+            let (name, value) = pair.trim().split_once('=').ok_or(DpopError::InvalidTargetUri)?;
             let value = value.trim_matches('"');
             if name.eq_ignore_ascii_case("proto") {
                 proto = Some(value);
@@ -96,10 +87,7 @@ fn forwarded_origin<'h>(
         }
         return Ok((proto, host));
     }
-    Ok((
-        header_text(headers(names::X_FORWARDED_PROTO))?,
-        header_text(headers(names::X_FORWARDED_HOST))?,
-    ))
+    Ok((header_text(headers(names::X_FORWARDED_PROTO))?, header_text(headers(names::X_FORWARDED_HOST))?))
 }
 
 /// The value of a field that may occur at most once, with one element.
@@ -110,9 +98,7 @@ fn header_text(values: HeaderValues<'_>) -> Result<Option<&str>, DpopError> {
     let Some(value) = values.single() else {
         return Ok(None);
     };
-    let text = std::str::from_utf8(value)
-        .map_err(|_| DpopError::InvalidTargetUri)?
-        .trim();
+    let text = std::str::from_utf8(value).map_err(|_| DpopError::InvalidTargetUri)?.trim();
     if text.is_empty() || text.contains(',') {
         return Err(DpopError::InvalidTargetUri);
     }
@@ -123,8 +109,7 @@ fn header_text(values: HeaderValues<'_>) -> Result<Option<&str>, DpopError> {
 /// nothing that could end the authority (`/ ? # @`) or smuggle in whitespace.
 fn is_authority(text: &str) -> bool {
     !text.is_empty()
-        && text.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(b, b'.' | b'-' | b'_' | b'~' | b':' | b'[' | b']' | b'%')
-        })
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~' | b':' | b'[' | b']' | b'%'))
 }

@@ -16,17 +16,10 @@ pub fn access_token_hash(access_token: &str) -> String {
 }
 
 /// RFC 9449 §4.3 check 12: `ath` is present and equals the hash of the token (constant time).
-pub(crate) fn check_access_token_hash(
-    ath: Option<&str>,
-    access_token: &str,
-) -> Result<(), DpopError> {
+pub(crate) fn check_access_token_hash(ath: Option<&str>, access_token: &str) -> Result<(), DpopError> {
     let ath = ath.ok_or(DpopError::MissingAccessTokenHash)?;
     let expected = access_token_hash(access_token);
-    if bool::from(expected.as_bytes().ct_eq(ath.as_bytes())) {
-        Ok(())
-    } else {
-        Err(DpopError::AccessTokenHashMismatch)
-    }
+    if bool::from(expected.as_bytes().ct_eq(ath.as_bytes())) { Ok(()) } else { Err(DpopError::AccessTokenHashMismatch) }
 }
 
 /// RFC 9449 §6 / §7.1: the token's confirmation `cnf.jkt` must name the proof's key.
@@ -40,11 +33,7 @@ pub(crate) fn check_access_token_hash(
 /// As above.
 pub fn check_key_binding(cnf_jkt: Option<&str>, proof_key: &Thumbprint) -> Result<(), DpopError> {
     let jkt = cnf_jkt.ok_or(DpopError::TokenNotBound)?;
-    if proof_key.matches_jkt(jkt) {
-        Ok(())
-    } else {
-        Err(DpopError::KeyBindingMismatch)
-    }
+    if proof_key.matches_jkt(jkt) { Ok(()) } else { Err(DpopError::KeyBindingMismatch) }
 }
 
 /// RFC 9449 §7.2: a token bound to a key (it has `cnf.jkt`) presented with the Bearer scheme is

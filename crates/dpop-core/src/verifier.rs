@@ -14,6 +14,7 @@ use crate::crypto;
 use crate::error::DpopError;
 use crate::htu;
 use crate::jwk::{PublicKey, Thumbprint, ValidatedJwk};
+use crate::nonce::{AcceptedNonce, NonceIssuer, NonceRejection};
 use crate::proof::{self, CompactJws, ProofClaims, ProofHeader};
 use crate::replay::{InMemoryReplayStore, Insertion, ReplayKey, ReplayStore, ReplayStoreError};
 use crate::token;
@@ -31,6 +32,7 @@ pub struct ProofRequest<'a> {
     method: &'a str,
     target_uri: &'a str,
     access_token: Option<&'a str>,
+    require_nonce: bool,
 }
 
 impl<'a> ProofRequest<'a> {
@@ -38,17 +40,21 @@ impl<'a> ProofRequest<'a> {
     /// path; never trust a client-supplied `Host` blindly behind proxies).
     #[must_use]
     pub const fn new(method: &'a str, target_uri: &'a str) -> Self {
-        Self {
-            method,
-            target_uri,
-            access_token: None,
-        }
+        Self { method, target_uri, access_token: None, require_nonce: false }
     }
 
     /// The access token presented with the proof: `ath` is then required (§4.3 check 12).
     #[must_use]
     pub const fn access_token(mut self, token: &'a str) -> Self {
         self.access_token = Some(token);
+        self
+    }
+
+    /// Whether the proof must carry a valid server nonce (§4.3 check 10); needs a verifier
+    /// with [`DpopVerifierBuilder::nonces`].
+    #[must_use]
+    pub const fn require_nonce(mut self, required: bool) -> Self {
+        self.require_nonce = required;
         self
     }
 }
@@ -62,6 +68,7 @@ pub struct VerifiedProof {
     algorithm: Algorithm,
     public_key: PublicKey,
     nonce: Option<String>,
+    nonce_needs_refresh: bool,
 }
 
 impl VerifiedProof {
@@ -107,6 +114,13 @@ impl VerifiedProof {
         self.nonce.as_deref()
     }
 
+    /// The proof's nonce was required and is past half its lifetime: the response should carry
+    /// the next one (RFC 9449 §8.2).
+    #[must_use]
+    pub const fn nonce_needs_refresh(&self) -> bool {
+        self.nonce_needs_refresh
+    }
+
     /// Checks that an access token's `cnf.jkt` names this proof's key (RFC 9449 §6).
     ///
     /// # Errors
@@ -147,6 +161,7 @@ struct Config {
     max_clock_skew: Duration,
     clock: Arc<dyn Clock>,
     replay_store: Arc<dyn ReplayStore>,
+    nonces: Option<NonceIssuer>,
 }
 
 impl DpopVerifier {
@@ -199,19 +214,13 @@ impl DpopVerifier {
     /// # Errors
     ///
     /// The first failed check.
-    pub fn check<'v, I>(
-        &self,
-        dpop_header_values: I,
-        request: &ProofRequest<'_>,
-    ) -> Result<UnrecordedProof, DpopError>
+    pub fn check<'v, I>(&self, dpop_header_values: I, request: &ProofRequest<'_>) -> Result<UnrecordedProof, DpopError>
     where
         I: IntoIterator<Item = &'v [u8]>,
     {
-        self.run_checks(dpop_header_values, request)
-            .map(UnrecordedProof)
-            .inspect_err(|error| {
-                tracing::debug!(%error, method = request.method, "DPoP proof rejected");
-            })
+        self.run_checks(dpop_header_values, request).map(UnrecordedProof).inspect_err(|error| {
+            tracing::debug!(%error, method = request.method, "DPoP proof rejected");
+        })
     }
 
     /// Records the proof in the replay store; succeeds only the first time (RFC 9449 §11.1).
@@ -223,12 +232,7 @@ impl DpopVerifier {
     pub async fn record(&self, proof: UnrecordedProof) -> Result<VerifiedProof, DpopError> {
         let UnrecordedProof(proof) = proof;
         let key = ReplayKey::new(&proof.thumbprint, &proof.jti);
-        match self
-            .inner
-            .replay_store
-            .insert_if_absent(key, self.replay_ttl())
-            .await
-        {
+        match self.inner.replay_store.insert_if_absent(key, self.replay_ttl()).await {
             Ok(Insertion::Inserted) => Ok(proof),
             Ok(Insertion::AlreadyPresent) => {
                 tracing::debug!(jkt = %proof.thumbprint, "DPoP proof rejected: replayed");
@@ -249,11 +253,7 @@ impl DpopVerifier {
         }
     }
 
-    fn run_checks<'v, I>(
-        &self,
-        dpop_header_values: I,
-        request: &ProofRequest<'_>,
-    ) -> Result<VerifiedProof, DpopError>
+    fn run_checks<'v, I>(&self, dpop_header_values: I, request: &ProofRequest<'_>) -> Result<VerifiedProof, DpopError>
     where
         I: IntoIterator<Item = &'v [u8]>,
     {
@@ -274,6 +274,7 @@ impl DpopVerifier {
         check_jti_len(required.jti, self.inner.max_jti_len)?;
         check_method(required.htm, request.method)?;
         check_uri(required.htu, request.target_uri)?;
+        let nonce = if request.require_nonce { Some(self.check_nonce(claims.nonce.as_deref())?) } else { None };
         self.check_issued_at(required.iat)?;
         if let Some(access_token) = request.access_token {
             check_access_token_hash(&claims, access_token)?;
@@ -289,7 +290,21 @@ impl DpopVerifier {
             algorithm,
             public_key: key.key,
             nonce: claims.nonce.map(Into::into),
+            nonce_needs_refresh: nonce.is_some_and(|accepted| accepted.refresh),
         })
+    }
+
+    /// RFC 9449 §4.3 check 10: the proof carries a nonce this server (or a replica sharing its
+    /// keys) issued, still fresh (§8, §9).
+    fn check_nonce(&self, nonce: Option<&str>) -> Result<AcceptedNonce, DpopError> {
+        let issuer = self.inner.nonces.as_ref().ok_or(DpopError::UseDpopNonce(NonceRejection::Invalid))?;
+        issuer.check(nonce).map_err(DpopError::UseDpopNonce)
+    }
+
+    /// The nonce issuer, when nonces are configured.
+    #[must_use]
+    pub fn nonces(&self) -> Option<&NonceIssuer> {
+        self.inner.nonces.as_ref()
     }
 
     /// RFC 9449 §4.3 check 11: `iat` within the acceptance window around the server's clock.
@@ -335,14 +350,8 @@ fn check_type(header: &ProofHeader<'_>) -> Result<(), DpopError> {
 }
 
 /// RFC 9449 §4.3 check 5: `alg` is an asymmetric algorithm, supported and allowed.
-fn check_algorithm(
-    header: &ProofHeader<'_>,
-    allowed: AlgorithmSet,
-) -> Result<Algorithm, DpopError> {
-    let name = header
-        .alg
-        .as_deref()
-        .ok_or(DpopError::MissingMember("alg"))?;
+fn check_algorithm(header: &ProofHeader<'_>, allowed: AlgorithmSet) -> Result<Algorithm, DpopError> {
+    let name = header.alg.as_deref().ok_or(DpopError::MissingMember("alg"))?;
     let algorithm = Algorithm::from_name(name).ok_or(DpopError::UnsupportedAlgorithm)?;
     if !allowed.contains(algorithm) {
         return Err(DpopError::AlgorithmNotAllowed(algorithm));
@@ -359,18 +368,11 @@ fn check_no_critical_extensions(header: &ProofHeader<'_>) -> Result<(), DpopErro
 }
 
 /// RFC 9449 §4.3 check 7 (and §4.2 `jwk`): the key is in `jwk`, public, valid, and fits `alg`.
-fn check_public_key(
-    header: &ProofHeader<'_>,
-    algorithm: Algorithm,
-) -> Result<ValidatedJwk, DpopError> {
+fn check_public_key(header: &ProofHeader<'_>, algorithm: Algorithm) -> Result<ValidatedJwk, DpopError> {
     if header.has_external_key {
         return Err(DpopError::ExternalKeyReference);
     }
-    let jwk = header
-        .jwk
-        .as_ref()
-        .ok_or(DpopError::MissingMember("jwk"))?
-        .validate()?;
+    let jwk = header.jwk.as_ref().ok_or(DpopError::MissingMember("jwk"))?.validate()?;
     if !jwk.key.fits(algorithm) {
         return Err(DpopError::KeyAlgorithmMismatch);
     }
@@ -389,18 +391,9 @@ struct RequiredClaims<'c> {
 /// parsing).
 fn check_required_claims<'c>(claims: &'c ProofClaims<'_>) -> Result<RequiredClaims<'c>, DpopError> {
     Ok(RequiredClaims {
-        jti: claims
-            .jti
-            .as_deref()
-            .ok_or(DpopError::MissingMember("jti"))?,
-        htm: claims
-            .htm
-            .as_deref()
-            .ok_or(DpopError::MissingMember("htm"))?,
-        htu: claims
-            .htu
-            .as_deref()
-            .ok_or(DpopError::MissingMember("htu"))?,
+        jti: claims.jti.as_deref().ok_or(DpopError::MissingMember("jti"))?,
+        htm: claims.htm.as_deref().ok_or(DpopError::MissingMember("htm"))?,
+        htu: claims.htu.as_deref().ok_or(DpopError::MissingMember("htu"))?,
         iat: claims.iat.ok_or(DpopError::MissingMember("iat"))?,
     })
 }
@@ -490,6 +483,8 @@ pub enum ConfigError {
     MetadataWithoutResource,
     /// Required scopes were set without a token validator to read them from.
     ScopesWithoutTokenValidator,
+    /// A nonce policy was set but the verifier has no nonce issuer.
+    NoncePolicyWithoutIssuer,
 }
 
 impl fmt::Display for ConfigError {
@@ -497,25 +492,22 @@ impl fmt::Display for ConfigError {
         match self {
             Self::NoAlgorithms => f.write_str("the DPoP algorithm allow-list is empty"),
             Self::UnsupportedAlgorithm(alg) => {
-                write!(
-                    f,
-                    "the {} crypto backend cannot verify {alg}",
-                    crypto::BACKEND
-                )
+                write!(f, "the {} crypto backend cannot verify {alg}", crypto::BACKEND)
             }
             Self::ZeroLimit(name) => write!(f, "{name} must be greater than zero"),
-            Self::InvalidPublicOrigin => f.write_str(
-                "the public origin must be an absolute http(s) URI such as https://mcp.example.com",
-            ),
-            Self::InvalidResource => f.write_str(
-                "the resource must be an absolute http(s) URI such as https://mcp.example.com/mcp",
-            ),
-            Self::MetadataWithoutResource => f.write_str(
-                "authorization servers and supported scopes need the resource URI first",
-            ),
-            Self::ScopesWithoutTokenValidator => f.write_str(
-                "required scopes need a token validator to read the granted scopes from",
-            ),
+            Self::InvalidPublicOrigin => {
+                f.write_str("the public origin must be an absolute http(s) URI such as https://mcp.example.com")
+            }
+            Self::InvalidResource => {
+                f.write_str("the resource must be an absolute http(s) URI such as https://mcp.example.com/mcp")
+            }
+            Self::MetadataWithoutResource => {
+                f.write_str("authorization servers and supported scopes need the resource URI first")
+            }
+            Self::ScopesWithoutTokenValidator => {
+                f.write_str("required scopes need a token validator to read the granted scopes from")
+            }
+            Self::NoncePolicyWithoutIssuer => f.write_str("a nonce policy needs a verifier built with a nonce issuer"),
         }
     }
 }
@@ -533,6 +525,7 @@ pub struct DpopVerifierBuilder {
     max_clock_skew: Duration,
     clock: Arc<dyn Clock>,
     replay_store: Option<Arc<dyn ReplayStore>>,
+    nonces: Option<NonceIssuer>,
 }
 
 impl Default for DpopVerifierBuilder {
@@ -545,6 +538,7 @@ impl Default for DpopVerifierBuilder {
             max_clock_skew: DEFAULT_IAT_WINDOW,
             clock: Arc::new(SystemClock),
             replay_store: None,
+            nonces: None,
         }
     }
 }
@@ -594,6 +588,13 @@ impl DpopVerifierBuilder {
         self
     }
 
+    /// Issues and checks server nonces (RFC 9449 §8) with `issuer`; which requests must carry
+    /// one is the guard's nonce policy (or [`ProofRequest::require_nonce`]).
+    pub fn nonces(mut self, issuer: NonceIssuer) -> Self {
+        self.nonces = Some(issuer);
+        self
+    }
+
     /// Builds the verifier.
     ///
     /// # Errors
@@ -617,13 +618,9 @@ impl DpopVerifierBuilder {
 
     /// Builds without validation; only for configurations known to be valid.
     fn build_with_defaults(self) -> DpopVerifier {
-        let replay_store = self.replay_store.unwrap_or_else(|| {
-            Arc::new(
-                InMemoryReplayStore::builder()
-                    .clock(Arc::clone(&self.clock))
-                    .build(),
-            )
-        });
+        let replay_store = self
+            .replay_store
+            .unwrap_or_else(|| Arc::new(InMemoryReplayStore::builder().clock(Arc::clone(&self.clock)).build()));
         DpopVerifier {
             inner: Arc::new(Config {
                 algorithms: self.algorithms,
@@ -633,6 +630,7 @@ impl DpopVerifierBuilder {
                 max_clock_skew: self.max_clock_skew,
                 clock: self.clock,
                 replay_store,
+                nonces: self.nonces,
             }),
         }
     }

@@ -22,13 +22,8 @@ fn b64(bytes: &[u8]) -> String {
 /// A compact JWS of the standard claims, signed by `sign`, with `jwk` in the header.
 fn proof(alg: Algorithm, jwk: Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
     let header = json!({"typ": "dpop+jwt", "alg": alg.name(), "jwk": jwk});
-    let claims =
-        json!({"jti": format!("jti-{}", alg.name()), "htm": METHOD, "htu": URL, "iat": NOW});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
+    let claims = json!({"jti": format!("jti-{}", alg.name()), "htm": METHOD, "htu": URL, "iat": NOW});
+    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
     let signature = sign(input.as_bytes());
     format!("{input}.{}", b64(&signature))
 }
@@ -37,12 +32,7 @@ fn eddsa_proof() -> (String, Value) {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
     let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref())});
-    (
-        proof(Algorithm::EdDSA, jwk.clone(), |m| {
-            pair.sign(m).as_ref().to_vec()
-        }),
-        jwk,
-    )
+    (proof(Algorithm::EdDSA, jwk.clone(), |m| pair.sign(m).as_ref().to_vec()), jwk)
 }
 
 fn es384_proof() -> (String, Value) {
@@ -52,74 +42,46 @@ fn es384_proof() -> (String, Value) {
     let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
     let point = pair.public_key().as_ref();
     let jwk = json!({"kty": "EC", "crv": "P-384", "x": b64(&point[1..49]), "y": b64(&point[49..])});
-    (
-        proof(Algorithm::ES384, jwk.clone(), |m| {
-            pair.sign(&rng, m).unwrap().as_ref().to_vec()
-        }),
-        jwk,
-    )
+    (proof(Algorithm::ES384, jwk.clone(), |m| pair.sign(&rng, m).unwrap().as_ref().to_vec()), jwk)
 }
 
 fn rsa_proof(alg: Algorithm) -> (String, Value) {
     let pair = RsaKeyPair::from_der(RSA_DER).unwrap();
     let public: signature::RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
     let jwk = json!({"kty": "RSA", "n": b64(&public.n), "e": b64(&public.e)});
-    let padding: &'static dyn signature::RsaEncoding = if alg == Algorithm::RS256 {
-        &signature::RSA_PKCS1_SHA256
-    } else {
-        &signature::RSA_PSS_SHA256
-    };
+    let padding: &'static dyn signature::RsaEncoding =
+        if alg == Algorithm::RS256 { &signature::RSA_PKCS1_SHA256 } else { &signature::RSA_PSS_SHA256 };
     let proof = proof(alg, jwk.clone(), |m| {
         let mut sig = vec![0; pair.public().modulus_len()];
-        pair.sign(padding, &SystemRandom::new(), m, &mut sig)
-            .unwrap();
+        pair.sign(padding, &SystemRandom::new(), m, &mut sig).unwrap();
         sig
     });
     (proof, jwk)
 }
 
 fn allowing(alg: Algorithm) -> DpopVerifier {
-    DpopVerifier::builder()
-        .clock(ManualClock::at(NOW))
-        .algorithms([Algorithm::ES256, alg])
-        .build()
-        .unwrap()
+    DpopVerifier::builder().clock(ManualClock::at(NOW)).algorithms([Algorithm::ES256, alg]).build().unwrap()
 }
 
 async fn accepted_when_allowed(alg: Algorithm, (proof, jwk): (String, Value)) {
     let request = ProofRequest::new(METHOD, URL);
     let (default, _) = verifier_at(NOW);
-    assert_eq!(
-        default
-            .verify([proof.as_bytes()], &request)
-            .await
-            .unwrap_err(),
-        DpopError::AlgorithmNotAllowed(alg)
-    );
+    assert_eq!(default.verify([proof.as_bytes()], &request).await.unwrap_err(), DpopError::AlgorithmNotAllowed(alg));
     if !alg.is_supported() {
-        let err = DpopVerifier::builder()
-            .algorithms([alg])
-            .build()
-            .unwrap_err();
+        let err = DpopVerifier::builder().algorithms([alg]).build().unwrap_err();
         assert_eq!(err, dpop_core::ConfigError::UnsupportedAlgorithm(alg));
         return;
     }
     let verifier = allowing(alg);
     let verified = verifier.verify([proof.as_bytes()], &request).await.unwrap();
     assert_eq!(verified.algorithm(), alg);
-    assert_eq!(
-        *verified.thumbprint(),
-        Thumbprint::of_jwk_json(&jwk.to_string()).unwrap()
-    );
+    assert_eq!(*verified.thumbprint(), Thumbprint::of_jwk_json(&jwk.to_string()).unwrap());
 
     // The same proof with one signature byte flipped fails.
     let mut forged = proof.into_bytes();
     let i = forged.len() - 10;
     forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
-    let err = allowing(alg)
-        .verify([&forged[..]], &request)
-        .await
-        .unwrap_err();
+    let err = allowing(alg).verify([&forged[..]], &request).await.unwrap_err();
     assert_eq!(err, DpopError::InvalidSignature);
 }
 
@@ -151,15 +113,11 @@ async fn an_rs256_signature_does_not_pass_as_ps256() {
     let (proof, _) = rsa_proof(Algorithm::RS256);
     let relabeled = {
         let (header, rest) = proof.split_once('.').unwrap();
-        let header = String::from_utf8(URL_SAFE_NO_PAD.decode(header).unwrap())
-            .unwrap()
-            .replace("RS256", "PS256");
+        let header = String::from_utf8(URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap().replace("RS256", "PS256");
         format!("{}.{rest}", b64(header.as_bytes()))
     };
-    let err = allowing(Algorithm::PS256)
-        .verify([relabeled.as_bytes()], &ProofRequest::new(METHOD, URL))
-        .await
-        .unwrap_err();
+    let err =
+        allowing(Algorithm::PS256).verify([relabeled.as_bytes()], &ProofRequest::new(METHOD, URL)).await.unwrap_err();
     assert_eq!(err, DpopError::InvalidSignature);
 }
 
@@ -171,14 +129,10 @@ async fn an_eddsa_header_with_an_ec_key_is_rejected() {
     let (proof, _) = es384_proof();
     let relabeled = {
         let (header, rest) = proof.split_once('.').unwrap();
-        let header = String::from_utf8(URL_SAFE_NO_PAD.decode(header).unwrap())
-            .unwrap()
-            .replace("ES384", "EdDSA");
+        let header = String::from_utf8(URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap().replace("ES384", "EdDSA");
         format!("{}.{rest}", b64(header.as_bytes()))
     };
-    let err = allowing(Algorithm::EdDSA)
-        .verify([relabeled.as_bytes()], &ProofRequest::new(METHOD, URL))
-        .await
-        .unwrap_err();
+    let err =
+        allowing(Algorithm::EdDSA).verify([relabeled.as_bytes()], &ProofRequest::new(METHOD, URL)).await.unwrap_err();
     assert_eq!(err, DpopError::KeyAlgorithmMismatch);
 }

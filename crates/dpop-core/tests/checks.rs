@@ -37,20 +37,14 @@ async fn the_unmutated_proof_verifies() {
 #[tokio::test]
 async fn no_dpop_header_is_rejected() {
     let f = Fixture::new();
-    assert_eq!(
-        f.verify_values(&[]).await.unwrap_err(),
-        DpopError::MissingProof
-    );
+    assert_eq!(f.verify_values(&[]).await.unwrap_err(), DpopError::MissingProof);
 }
 
 #[tokio::test]
 async fn two_dpop_headers_are_rejected() {
     let f = Fixture::new();
     let (a, b) = (f.valid(), f.valid());
-    let err = f
-        .verify_values(&[a.as_bytes(), b.as_bytes()])
-        .await
-        .unwrap_err();
+    let err = f.verify_values(&[a.as_bytes(), b.as_bytes()]).await.unwrap_err();
     assert_eq!(err, DpopError::MultipleProofs);
 }
 
@@ -58,10 +52,7 @@ async fn two_dpop_headers_are_rejected() {
 async fn a_comma_list_of_proofs_in_one_field_is_rejected() {
     let f = Fixture::new();
     let list = format!("{}, {}", f.valid(), f.valid());
-    assert!(matches!(
-        f.verify(&list).await.unwrap_err(),
-        DpopError::MalformedProof(_)
-    ));
+    assert!(matches!(f.verify(&list).await.unwrap_err(), DpopError::MalformedProof(_)));
 }
 
 // --- size bound, before decoding ---
@@ -76,11 +67,7 @@ async fn a_proof_over_the_default_8_kib_is_rejected() {
 #[tokio::test]
 async fn the_size_limit_is_configurable() {
     let clock = ManualClock::at(NOW);
-    let verifier = DpopVerifier::builder()
-        .clock(clock.clone())
-        .max_proof_len(200)
-        .build()
-        .unwrap();
+    let verifier = DpopVerifier::builder().clock(clock.clone()).max_proof_len(200).build().unwrap();
     let f = Fixture::with_verifier(verifier, clock);
     rejects(&f, &f.valid(), DpopError::ProofTooLarge { limit: 200 }).await;
 }
@@ -92,20 +79,14 @@ async fn two_segments_are_rejected() {
     let f = Fixture::new();
     let proof = f.valid();
     let two = &proof[..proof.rfind('.').unwrap()];
-    assert!(matches!(
-        f.verify(two).await.unwrap_err(),
-        DpopError::MalformedProof(_)
-    ));
+    assert!(matches!(f.verify(two).await.unwrap_err(), DpopError::MalformedProof(_)));
 }
 
 #[tokio::test]
 async fn four_segments_are_rejected() {
     let f = Fixture::new();
     let four = format!("{}.AAAA", f.valid());
-    assert!(matches!(
-        f.verify(&four).await.unwrap_err(),
-        DpopError::MalformedProof(_)
-    ));
+    assert!(matches!(f.verify(&four).await.unwrap_err(), DpopError::MalformedProof(_)));
 }
 
 #[tokio::test]
@@ -113,10 +94,7 @@ async fn an_empty_signature_segment_is_rejected() {
     let f = Fixture::new();
     let proof = f.valid();
     let unsigned = &proof[..=proof.rfind('.').unwrap()];
-    assert!(matches!(
-        f.verify(unsigned).await.unwrap_err(),
-        DpopError::MalformedProof(_)
-    ));
+    assert!(matches!(f.verify(unsigned).await.unwrap_err(), DpopError::MalformedProof(_)));
 }
 
 #[tokio::test]
@@ -138,22 +116,12 @@ async fn whitespace_inside_the_jws_is_rejected() {
 async fn the_standard_base64_alphabet_is_rejected() {
     let f = Fixture::new();
     // "~~~" encodes to "fn5+" in the standard alphabet: a `+` that base64url never has.
-    let header =
-        json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": f.key.public_jwk(), "z": "~~~~~~"})
-            .to_string();
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": f.key.public_jwk(), "z": "~~~~~~"}).to_string();
     let standard = STANDARD_NO_PAD.encode(&header);
-    assert!(
-        standard.contains('+') || standard.contains('/'),
-        "precondition: {standard}"
-    );
+    assert!(standard.contains('+') || standard.contains('/'), "precondition: {standard}");
     let proof = f.valid();
     let rest = &proof[proof.find('.').unwrap()..];
-    rejects(
-        &f,
-        &format!("{standard}{rest}"),
-        DpopError::MalformedProof("header"),
-    )
-    .await;
+    rejects(&f, &format!("{standard}{rest}"), DpopError::MalformedProof("header")).await;
 }
 
 #[tokio::test]
@@ -168,35 +136,20 @@ async fn non_utf8_bytes_are_rejected() {
 #[tokio::test]
 async fn a_header_that_is_not_json_is_rejected() {
     let f = Fixture::new();
-    rejects(
-        &f,
-        &f.raw("not json", &f.claims_text()),
-        DpopError::MalformedProof("header"),
-    )
-    .await;
+    rejects(&f, &f.raw("not json", &f.claims_text()), DpopError::MalformedProof("header")).await;
 }
 
 #[tokio::test]
 async fn a_header_that_is_a_json_array_is_rejected() {
     let f = Fixture::new();
-    rejects(
-        &f,
-        &f.raw("[1,2]", &f.claims_text()),
-        DpopError::MalformedProof("header"),
-    )
-    .await;
+    rejects(&f, &f.raw("[1,2]", &f.claims_text()), DpopError::MalformedProof("header")).await;
 }
 
 #[tokio::test]
 async fn trailing_bytes_after_the_claims_object_are_rejected() {
     let f = Fixture::new();
     let claims = format!("{}{{}}", f.claims_text());
-    rejects(
-        &f,
-        &f.raw(&f.header_text(), &claims),
-        DpopError::MalformedProof("claims"),
-    )
-    .await;
+    rejects(&f, &f.raw(&f.header_text(), &claims), DpopError::MalformedProof("claims")).await;
 }
 
 // --- duplicate and excess JSON members ---
@@ -205,67 +158,36 @@ async fn trailing_bytes_after_the_claims_object_are_rejected() {
 async fn a_duplicate_header_member_is_rejected() {
     let f = Fixture::new();
     let header = f.header_text().replacen('{', r#"{"typ":"dpop+jwt","#, 1);
-    rejects(
-        &f,
-        &f.raw(&header, &f.claims_text()),
-        DpopError::DuplicateMember("header"),
-    )
-    .await;
+    rejects(&f, &f.raw(&header, &f.claims_text()), DpopError::DuplicateMember("header")).await;
 }
 
 #[tokio::test]
 async fn a_duplicate_claim_is_rejected() {
     let f = Fixture::new();
     // A second `htu` after the first: a last-wins parser would read another resource.
-    let claims = f
-        .claims_text()
-        .replacen('}', r#","htu":"https://evil.example/mcp"}"#, 1);
-    rejects(
-        &f,
-        &f.raw(&f.header_text(), &claims),
-        DpopError::DuplicateMember("claims"),
-    )
-    .await;
+    let claims = f.claims_text().replacen('}', r#","htu":"https://evil.example/mcp"}"#, 1);
+    rejects(&f, &f.raw(&f.header_text(), &claims), DpopError::DuplicateMember("claims")).await;
 }
 
 #[tokio::test]
 async fn a_duplicate_jwk_member_is_rejected() {
     let f = Fixture::new();
-    let header = f
-        .header_text()
-        .replacen(r#""kty":"EC""#, r#""kty":"EC","kty":"EC""#, 1);
-    rejects(
-        &f,
-        &f.raw(&header, &f.claims_text()),
-        DpopError::DuplicateMember("jwk"),
-    )
-    .await;
+    let header = f.header_text().replacen(r#""kty":"EC""#, r#""kty":"EC","kty":"EC""#, 1);
+    rejects(&f, &f.raw(&header, &f.claims_text()), DpopError::DuplicateMember("jwk")).await;
 }
 
 #[tokio::test]
 async fn a_duplicate_unknown_member_is_rejected() {
     let f = Fixture::new();
     let claims = f.claims_text().replacen('{', r#"{"x":1,"x":2,"#, 1);
-    rejects(
-        &f,
-        &f.raw(&f.header_text(), &claims),
-        DpopError::DuplicateMember("claims"),
-    )
-    .await;
+    rejects(&f, &f.raw(&f.header_text(), &claims), DpopError::DuplicateMember("claims")).await;
 }
 
 #[tokio::test]
 async fn a_duplicate_member_spelled_with_escapes_is_rejected() {
     let f = Fixture::new();
-    let claims = f
-        .claims_text()
-        .replacen('{', r#"{"ht\u0075":"https://evil.example/mcp","#, 1);
-    rejects(
-        &f,
-        &f.raw(&f.header_text(), &claims),
-        DpopError::DuplicateMember("claims"),
-    )
-    .await;
+    let claims = f.claims_text().replacen('{', r#"{"ht\u0075":"https://evil.example/mcp","#, 1);
+    rejects(&f, &f.raw(&f.header_text(), &claims), DpopError::DuplicateMember("claims")).await;
 }
 
 #[tokio::test]
@@ -326,15 +248,8 @@ async fn iat_as_a_boolean_is_rejected() {
 #[tokio::test]
 async fn an_astronomical_iat_is_rejected() {
     let f = Fixture::new();
-    let claims = f
-        .claims_text()
-        .replacen(&format!("\"iat\":{NOW}"), "\"iat\":1e300", 1);
-    rejects(
-        &f,
-        &f.raw(&f.header_text(), &claims),
-        DpopError::InvalidMember("iat"),
-    )
-    .await;
+    let claims = f.claims_text().replacen(&format!("\"iat\":{NOW}"), "\"iat\":1e300", 1);
+    rejects(&f, &f.raw(&f.header_text(), &claims), DpopError::InvalidMember("iat")).await;
 }
 
 #[tokio::test]
@@ -477,11 +392,9 @@ async fn a_kid_instead_of_a_jwk_is_rejected() {
 #[tokio::test]
 async fn a_jku_or_x5u_or_x5c_key_reference_is_rejected() {
     let f = Fixture::new();
-    for (name, value) in [
-        ("jku", json!("https://evil.example/jwks")),
-        ("x5u", json!("https://evil.example/c")),
-        ("x5c", json!(["MII"])),
-    ] {
+    for (name, value) in
+        [("jku", json!("https://evil.example/jwks")), ("x5u", json!("https://evil.example/c")), ("x5c", json!(["MII"]))]
+    {
         let proof = f.mutated(|h, _| h[name] = value);
         rejects(&f, &proof, DpopError::ExternalKeyReference).await;
     }
@@ -515,9 +428,7 @@ async fn a_symmetric_jwk_is_rejected() {
 async fn a_p384_key_with_es256_is_rejected() {
     let f = Fixture::new();
     let coordinate = b64(&[7u8; 48]);
-    let proof = f.mutated(|h, _| {
-        h["jwk"] = json!({"kty": "EC", "crv": "P-384", "x": coordinate, "y": coordinate})
-    });
+    let proof = f.mutated(|h, _| h["jwk"] = json!({"kty": "EC", "crv": "P-384", "x": coordinate, "y": coordinate}));
     rejects(&f, &proof, DpopError::KeyAlgorithmMismatch).await;
 }
 
@@ -583,11 +494,8 @@ fn rsa_verifier() -> Option<Fixture> {
         return None;
     }
     let clock = ManualClock::at(NOW);
-    let verifier = DpopVerifier::builder()
-        .clock(clock.clone())
-        .algorithms([Algorithm::ES256, Algorithm::RS256])
-        .build()
-        .unwrap();
+    let verifier =
+        DpopVerifier::builder().clock(clock.clone()).algorithms([Algorithm::ES256, Algorithm::RS256]).build().unwrap();
     Some(Fixture::with_verifier(verifier, clock))
 }
 
@@ -596,10 +504,9 @@ async fn an_rsa_modulus_under_2048_bits_is_rejected() {
     let Some(f) = rsa_verifier() else { return };
     let n = b64(&[0xc5u8; 128]);
     let proof = f.mutated(|h, _| {
-        h.as_object_mut().unwrap().extend([
-            ("alg".into(), json!("RS256")),
-            ("jwk".into(), json!({"kty": "RSA", "n": n, "e": "AQAB"})),
-        ])
+        h.as_object_mut()
+            .unwrap()
+            .extend([("alg".into(), json!("RS256")), ("jwk".into(), json!({"kty": "RSA", "n": n, "e": "AQAB"}))])
     });
     rejects(&f, &proof, DpopError::InvalidKey("RSA modulus too small")).await;
 }
@@ -609,10 +516,9 @@ async fn an_rsa_modulus_over_4096_bits_is_rejected() {
     let Some(f) = rsa_verifier() else { return };
     let n = b64(&[0xc5u8; 1024]);
     let proof = f.mutated(|h, _| {
-        h.as_object_mut().unwrap().extend([
-            ("alg".into(), json!("RS256")),
-            ("jwk".into(), json!({"kty": "RSA", "n": n, "e": "AQAB"})),
-        ])
+        h.as_object_mut()
+            .unwrap()
+            .extend([("alg".into(), json!("RS256")), ("jwk".into(), json!({"kty": "RSA", "n": n, "e": "AQAB"}))])
     });
     rejects(&f, &proof, DpopError::InvalidKey("RSA modulus too large")).await;
 }
@@ -622,10 +528,9 @@ async fn an_even_rsa_exponent_is_rejected() {
     let Some(f) = rsa_verifier() else { return };
     let n = b64(&[0xc5u8; 256]);
     let proof = f.mutated(|h, _| {
-        h.as_object_mut().unwrap().extend([
-            ("alg".into(), json!("RS256")),
-            ("jwk".into(), json!({"kty": "RSA", "n": n, "e": "AQAA"})),
-        ])
+        h.as_object_mut()
+            .unwrap()
+            .extend([("alg".into(), json!("RS256")), ("jwk".into(), json!({"kty": "RSA", "n": n, "e": "AQAA"}))])
     });
     rejects(&f, &proof, DpopError::InvalidKey("invalid RSA exponent")).await;
 }
@@ -635,10 +540,9 @@ async fn a_2048_bit_rsa_key_with_a_forged_signature_reaches_signature_verificati
     let Some(f) = rsa_verifier() else { return };
     let n = b64(&[0xc5u8; 256]);
     let proof = f.mutated(|h, _| {
-        h.as_object_mut().unwrap().extend([
-            ("alg".into(), json!("RS256")),
-            ("jwk".into(), json!({"kty": "RSA", "n": n, "e": "AQAB"})),
-        ])
+        h.as_object_mut()
+            .unwrap()
+            .extend([("alg".into(), json!("RS256")), ("jwk".into(), json!({"kty": "RSA", "n": n, "e": "AQAB"}))])
     });
     rejects(&f, &proof, DpopError::InvalidSignature).await;
 }
@@ -650,9 +554,7 @@ async fn a_signature_by_another_key_is_rejected() {
     let f = Fixture::new();
     let other = DpopKey::generate().unwrap();
     let (header, claims) = f.parts();
-    let proof = other
-        .sign_jws(&header.to_string(), &claims.to_string())
-        .unwrap();
+    let proof = other.sign_jws(&header.to_string(), &claims.to_string()).unwrap();
     rejects(&f, &proof, DpopError::InvalidSignature).await;
 }
 
@@ -663,12 +565,7 @@ async fn altered_claims_under_the_original_signature_are_rejected() {
     let parts: Vec<&str> = proof.split('.').collect();
     let (_, mut claims) = f.parts();
     claims["jti"] = json!("another-jti");
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        b64(claims.to_string().as_bytes()),
-        parts[2]
-    );
+    let forged = format!("{}.{}.{}", parts[0], b64(claims.to_string().as_bytes()), parts[2]);
     rejects(&f, &forged, DpopError::InvalidSignature).await;
 }
 
@@ -691,12 +588,7 @@ async fn a_der_encoded_ecdsa_signature_is_rejected() {
     der.extend_from_slice(&raw[..32]);
     der.extend_from_slice(&[0x02, 32]);
     der.extend_from_slice(&raw[32..]);
-    rejects(
-        &f,
-        &format!("{input}.{}", b64(&der)),
-        DpopError::InvalidSignature,
-    )
-    .await;
+    rejects(&f, &format!("{input}.{}", b64(&der)), DpopError::InvalidSignature).await;
 }
 
 // --- §4.3 check 8: htm ---
@@ -762,8 +654,7 @@ async fn a_non_http_htu_is_rejected() {
 #[tokio::test]
 async fn htu_query_and_fragment_are_ignored() {
     let f = Fixture::new();
-    let proof =
-        f.mutated(|_, c| c["htu"] = json!("HTTPS://MCP.example.com:443/./mcp?session=1#frag"));
+    let proof = f.mutated(|_, c| c["htu"] = json!("HTTPS://MCP.example.com:443/./mcp?session=1#frag"));
     f.verify(&proof).await.unwrap();
 }
 
@@ -786,12 +677,8 @@ async fn iat_one_second_beyond_the_future_skew_is_rejected() {
 #[tokio::test]
 async fn iat_at_both_window_edges_is_accepted() {
     let f = Fixture::new();
-    f.verify(&f.mutated(|_, c| c["iat"] = json!(NOW - 300)))
-        .await
-        .unwrap();
-    f.verify(&f.mutated(|_, c| c["iat"] = json!(NOW + 300)))
-        .await
-        .unwrap();
+    f.verify(&f.mutated(|_, c| c["iat"] = json!(NOW - 300))).await.unwrap();
+    f.verify(&f.mutated(|_, c| c["iat"] = json!(NOW + 300))).await.unwrap();
 }
 
 #[tokio::test]
@@ -811,24 +698,10 @@ async fn the_window_is_configurable_both_ways() {
         .build()
         .unwrap();
     let f = Fixture::with_verifier(verifier, clock);
-    rejects(
-        &f,
-        &f.mutated(|_, c| c["iat"] = json!(NOW - 61)),
-        DpopError::IssuedTooLongAgo,
-    )
-    .await;
-    rejects(
-        &f,
-        &f.mutated(|_, c| c["iat"] = json!(NOW + 6)),
-        DpopError::IssuedInFuture,
-    )
-    .await;
-    f.verify(&f.mutated(|_, c| c["iat"] = json!(NOW - 60)))
-        .await
-        .unwrap();
-    f.verify(&f.mutated(|_, c| c["iat"] = json!(NOW + 5)))
-        .await
-        .unwrap();
+    rejects(&f, &f.mutated(|_, c| c["iat"] = json!(NOW - 61)), DpopError::IssuedTooLongAgo).await;
+    rejects(&f, &f.mutated(|_, c| c["iat"] = json!(NOW + 6)), DpopError::IssuedInFuture).await;
+    f.verify(&f.mutated(|_, c| c["iat"] = json!(NOW - 60))).await.unwrap();
+    f.verify(&f.mutated(|_, c| c["iat"] = json!(NOW + 5))).await.unwrap();
 }
 
 #[tokio::test]
@@ -875,10 +748,7 @@ async fn without_an_access_token_ath_is_not_required() {
     let f = Fixture::new();
     let proof = f.mutated(|_, c| _ = c.as_object_mut().unwrap().remove("ath"));
     let request = ProofRequest::new(METHOD, URL);
-    f.verifier
-        .verify([proof.as_bytes()], &request)
-        .await
-        .unwrap();
+    f.verifier.verify([proof.as_bytes()], &request).await.unwrap();
 }
 
 // --- token binding (§6, §7.2) ---
@@ -887,30 +757,16 @@ async fn without_an_access_token_ath_is_not_required() {
 async fn key_binding_requires_the_proof_key_thumbprint() {
     let f = Fixture::new();
     let verified = f.verify(&f.valid()).await.unwrap();
-    verified
-        .check_key_binding(Some(&f.key.thumbprint().to_string()))
-        .unwrap();
+    verified.check_key_binding(Some(&f.key.thumbprint().to_string())).unwrap();
     let other = DpopKey::generate().unwrap().thumbprint().to_string();
-    assert_eq!(
-        verified.check_key_binding(Some(&other)),
-        Err(DpopError::KeyBindingMismatch)
-    );
-    assert_eq!(
-        verified.check_key_binding(Some("not base64!")),
-        Err(DpopError::KeyBindingMismatch)
-    );
-    assert_eq!(
-        verified.check_key_binding(None),
-        Err(DpopError::TokenNotBound)
-    );
+    assert_eq!(verified.check_key_binding(Some(&other)), Err(DpopError::KeyBindingMismatch));
+    assert_eq!(verified.check_key_binding(Some("not base64!")), Err(DpopError::KeyBindingMismatch));
+    assert_eq!(verified.check_key_binding(None), Err(DpopError::TokenNotBound));
 }
 
 #[test]
 fn a_bound_token_sent_as_bearer_is_rejected() {
-    assert_eq!(
-        dpop_core::check_bearer_token_unbound(Some("jkt")),
-        Err(DpopError::BoundTokenAsBearer)
-    );
+    assert_eq!(dpop_core::check_bearer_token_unbound(Some("jkt")), Err(DpopError::BoundTokenAsBearer));
     assert_eq!(dpop_core::check_bearer_token_unbound(None), Ok(()));
 }
 
@@ -929,11 +785,7 @@ async fn a_rejected_proof_is_not_recorded() {
     let f = Fixture::new();
     let proof = f.valid();
     let wrong_method = ProofRequest::new("GET", URL).access_token(TOKEN);
-    let err = f
-        .verifier
-        .verify([proof.as_bytes()], &wrong_method)
-        .await
-        .unwrap_err();
+    let err = f.verifier.verify([proof.as_bytes()], &wrong_method).await.unwrap_err();
     assert_eq!(err, DpopError::MethodMismatch);
     f.verify(&proof).await.unwrap();
 }
@@ -947,10 +799,7 @@ async fn a_proof_checked_but_not_recorded_is_not_a_replay() {
     let checked = f.verifier.check([proof.as_bytes()], &request).unwrap();
     f.verifier.record(checked).await.unwrap();
     let again = f.verifier.check([proof.as_bytes()], &request).unwrap();
-    assert_eq!(
-        f.verifier.record(again).await.unwrap_err(),
-        DpopError::Replayed
-    );
+    assert_eq!(f.verifier.record(again).await.unwrap_err(), DpopError::Replayed);
 }
 
 // --- configuration ---
@@ -982,15 +831,9 @@ async fn the_default_verifier_uses_the_system_clock_and_es256() {
     assert_eq!(verifier.algorithms().to_space_separated(), "ES256");
     let key = DpopKey::generate().unwrap();
     let proof = key.proof("GET", URL).sign().unwrap();
-    verifier
-        .verify([proof.as_bytes()], &ProofRequest::new("GET", URL))
-        .await
-        .unwrap();
+    verifier.verify([proof.as_bytes()], &ProofRequest::new("GET", URL)).await.unwrap();
     let (stale_verifier, _) = verifier_at(NOW);
-    let err = stale_verifier
-        .verify([proof.as_bytes()], &ProofRequest::new("GET", URL))
-        .await
-        .unwrap_err();
+    let err = stale_verifier.verify([proof.as_bytes()], &ProofRequest::new("GET", URL)).await.unwrap_err();
     assert_eq!(err, DpopError::IssuedInFuture);
 }
 

@@ -1,14 +1,8 @@
 //! The framework-free request decision: `Authorization` parsing, the target URI, rejections.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use dpop_core::{
-    AuthScheme, ConfigError, Credentials, DpopError, DpopGuard, DpopKey, HeaderValues, RequestUri,
-    parse_authorization,
+    AuthScheme, ConfigError, Credentials, DpopError, DpopGuard, DpopKey, HeaderValues, RequestUri, parse_authorization,
 };
 
 fn values(list: &[&'static str]) -> HeaderValues<'static> {
@@ -28,115 +22,51 @@ fn header_values_keep_two_and_count_all() {
 #[test]
 fn authorization_schemes_and_tokens() {
     assert_eq!(parse_authorization(values(&[])), Ok(Credentials::Absent));
-    assert_eq!(
-        parse_authorization(values(&["DPoP abc"])),
-        Ok(Credentials::Dpop("abc"))
-    );
-    assert_eq!(
-        parse_authorization(values(&["dpop abc"])),
-        Ok(Credentials::Dpop("abc"))
-    );
-    assert_eq!(
-        parse_authorization(values(&["DPOP   abc"])),
-        Ok(Credentials::Dpop("abc"))
-    );
-    assert_eq!(
-        parse_authorization(values(&["Bearer a.b-c_d~e+f/g=="])),
-        Ok(Credentials::Bearer("a.b-c_d~e+f/g=="))
-    );
-    assert_eq!(
-        parse_authorization(values(&["Basic dXNlcg=="])),
-        Ok(Credentials::OtherScheme)
-    );
+    assert_eq!(parse_authorization(values(&["DPoP abc"])), Ok(Credentials::Dpop("abc")));
+    assert_eq!(parse_authorization(values(&["dpop abc"])), Ok(Credentials::Dpop("abc")));
+    assert_eq!(parse_authorization(values(&["DPOP   abc"])), Ok(Credentials::Dpop("abc")));
+    assert_eq!(parse_authorization(values(&["Bearer a.b-c_d~e+f/g=="])), Ok(Credentials::Bearer("a.b-c_d~e+f/g==")));
+    assert_eq!(parse_authorization(values(&["Basic dXNlcg=="])), Ok(Credentials::OtherScheme));
 }
 
 #[test]
 fn malformed_authorization_is_invalid_request() {
-    for bad in [
-        "DPoP",
-        "DPoP ",
-        "DPoP a b",
-        "DPoP a,b",
-        "DPoP =abc",
-        "DPoP a=b",
-        "DP@P abc",
-        " DPoP abc",
-        "DPoP \"abc\"",
-    ] {
-        assert_eq!(
-            parse_authorization(values(&[bad])),
-            Err(DpopError::MalformedAuthorization),
-            "{bad:?}"
-        );
+    for bad in
+        ["DPoP", "DPoP ", "DPoP a b", "DPoP a,b", "DPoP =abc", "DPoP a=b", "DP@P abc", " DPoP abc", "DPoP \"abc\""]
+    {
+        assert_eq!(parse_authorization(values(&[bad])), Err(DpopError::MalformedAuthorization), "{bad:?}");
     }
     let non_utf8: HeaderValues<'_> = [&b"DPoP \xff"[..]].into_iter().collect();
-    assert_eq!(
-        parse_authorization(non_utf8),
-        Err(DpopError::MalformedAuthorization)
-    );
-    assert_eq!(
-        parse_authorization(values(&["DPoP a", "DPoP a"])),
-        Err(DpopError::MultipleAuthorization)
-    );
+    assert_eq!(parse_authorization(non_utf8), Err(DpopError::MalformedAuthorization));
+    assert_eq!(parse_authorization(values(&["DPoP a", "DPoP a"])), Err(DpopError::MultipleAuthorization));
     assert_eq!(DpopError::MultipleAuthorization.status(), 400);
 }
 
-const PATH: RequestUri<'static> = RequestUri {
-    scheme: None,
-    authority: None,
-    path: "/mcp",
-};
+const PATH: RequestUri<'static> = RequestUri { scheme: None, authority: None, path: "/mcp" };
 
-fn lookup(
-    headers: &'static [(&'static str, &'static str)],
-) -> impl Fn(&'static str) -> HeaderValues<'static> {
-    move |name| {
-        headers
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_bytes())
-            .collect()
-    }
+fn lookup(headers: &'static [(&'static str, &'static str)]) -> impl Fn(&'static str) -> HeaderValues<'static> {
+    move |name| headers.iter().filter(|(n, _)| *n == name).map(|(_, v)| v.as_bytes()).collect()
 }
 
 #[tokio::test]
 async fn a_request_with_a_valid_proof_is_authenticated() {
     let guard = DpopGuard::new();
     let key = DpopKey::generate().unwrap();
-    let proof: &'static str = Box::leak(
-        key.proof("GET", "http://api.test/mcp")
-            .access_token("t")
-            .sign()
-            .unwrap()
-            .into_boxed_str(),
-    );
-    let headers: &'static [(&str, &str)] = Box::leak(
-        vec![
-            ("authorization", "DPoP t"),
-            ("dpop", proof),
-            ("host", "api.test"),
-        ]
-        .into_boxed_slice(),
-    );
-    let auth = guard
-        .authorize("GET", &PATH, lookup(headers))
-        .await
-        .unwrap();
+    let proof: &'static str =
+        Box::leak(key.proof("GET", "http://api.test/mcp").access_token("t").sign().unwrap().into_boxed_str());
+    let headers: &'static [(&str, &str)] =
+        Box::leak(vec![("authorization", "DPoP t"), ("dpop", proof), ("host", "api.test")].into_boxed_slice());
+    let auth = guard.authorize("GET", &PATH, lookup(headers)).await.unwrap();
     assert_eq!(auth.scheme(), AuthScheme::Dpop);
     assert_eq!(auth.access_token(), "t");
     assert_eq!(auth.jkt(), Some(key.thumbprint().to_string()));
-    let again = guard
-        .authorize("GET", &PATH, lookup(headers))
-        .await
-        .unwrap_err();
+    let again = guard.authorize("GET", &PATH, lookup(headers)).await.unwrap_err();
     assert_eq!(again.error(), Some(&DpopError::Replayed));
 }
 
 #[test]
 fn no_credentials_is_a_bare_challenge() {
-    let rejection = DpopGuard::new()
-        .check("GET", &PATH, lookup(&[]))
-        .unwrap_err();
+    let rejection = DpopGuard::new().check("GET", &PATH, lookup(&[])).unwrap_err();
     assert_eq!(rejection.status(), 401);
     assert_eq!(rejection.error(), None);
     assert_eq!(rejection.www_authenticate(), Some(r#"DPoP algs="ES256""#));
@@ -153,35 +83,14 @@ fn target_uri_needs_a_usable_host() {
     let guard = DpopGuard::new();
     for headers in [
         &[("authorization", "DPoP t"), ("dpop", "x")][..],
-        &[
-            ("authorization", "DPoP t"),
-            ("dpop", "x"),
-            ("host", "a.test"),
-            ("host", "b.test"),
-        ],
-        &[
-            ("authorization", "DPoP t"),
-            ("dpop", "x"),
-            ("host", "a.test/evil"),
-        ],
-        &[
-            ("authorization", "DPoP t"),
-            ("dpop", "x"),
-            ("host", "user@a.test"),
-        ],
-        &[
-            ("authorization", "DPoP t"),
-            ("dpop", "x"),
-            ("host", "a.test b"),
-        ],
+        &[("authorization", "DPoP t"), ("dpop", "x"), ("host", "a.test"), ("host", "b.test")],
+        &[("authorization", "DPoP t"), ("dpop", "x"), ("host", "a.test/evil")],
+        &[("authorization", "DPoP t"), ("dpop", "x"), ("host", "user@a.test")],
+        &[("authorization", "DPoP t"), ("dpop", "x"), ("host", "a.test b")],
     ] {
         let leaked: &'static [(&str, &str)] = Box::leak(headers.to_vec().into_boxed_slice());
         let rejection = guard.check("GET", &PATH, lookup(leaked)).unwrap_err();
-        assert_eq!(
-            rejection.error(),
-            Some(&DpopError::InvalidTargetUri),
-            "{headers:?}"
-        );
+        assert_eq!(rejection.error(), Some(&DpopError::InvalidTargetUri), "{headers:?}");
         assert_eq!(rejection.status(), 400);
     }
 }
@@ -190,49 +99,24 @@ fn target_uri_needs_a_usable_host() {
 fn an_absolute_request_uri_wins_over_host() {
     let guard = DpopGuard::new();
     let key = DpopKey::generate().unwrap();
-    let proof: &'static str = Box::leak(
-        key.proof("GET", "https://h2.test/mcp")
-            .access_token("t")
-            .sign()
-            .unwrap()
-            .into_boxed_str(),
-    );
-    let headers: &'static [(&str, &str)] = Box::leak(
-        vec![
-            ("authorization", "DPoP t"),
-            ("dpop", proof),
-            ("host", "other.test"),
-        ]
-        .into_boxed_slice(),
-    );
-    let uri = RequestUri {
-        scheme: Some("https"),
-        authority: Some("h2.test"),
-        path: "/mcp",
-    };
+    let proof: &'static str =
+        Box::leak(key.proof("GET", "https://h2.test/mcp").access_token("t").sign().unwrap().into_boxed_str());
+    let headers: &'static [(&str, &str)] =
+        Box::leak(vec![("authorization", "DPoP t"), ("dpop", proof), ("host", "other.test")].into_boxed_slice());
+    let uri = RequestUri { scheme: Some("https"), authority: Some("h2.test"), path: "/mcp" };
     let _pending = guard.check("GET", &uri, lookup(headers)).unwrap();
 }
 
 #[test]
 fn a_public_origin_must_be_an_absolute_http_uri() {
-    for bad in [
-        "mcp.example.com",
-        "ftp://mcp.example.com",
-        "https://mcp.example.com/?q",
-        "https://user@mcp.example.com",
-        "",
-    ] {
+    for bad in
+        ["mcp.example.com", "ftp://mcp.example.com", "https://mcp.example.com/?q", "https://user@mcp.example.com", ""]
+    {
         let err = DpopGuard::builder().public_origin(bad).build().unwrap_err();
         assert_eq!(err, ConfigError::InvalidPublicOrigin, "{bad}");
     }
-    DpopGuard::builder()
-        .public_origin("https://mcp.example.com/")
-        .build()
-        .unwrap();
-    DpopGuard::builder()
-        .public_origin("http://127.0.0.1:8080/base")
-        .build()
-        .unwrap();
+    DpopGuard::builder().public_origin("https://mcp.example.com/").build().unwrap();
+    DpopGuard::builder().public_origin("http://127.0.0.1:8080/base").build().unwrap();
 }
 
 #[test]

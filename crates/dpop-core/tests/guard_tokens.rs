@@ -1,19 +1,14 @@
 //! The guard with a token validator: binding (RFC 9449 §6), downgrade (§7.2), scopes, failures,
 //! and the RFC 9728 metadata it serves.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dpop_core::access_token::TokenFuture;
 use dpop_core::{
-    AuthScheme, ConfigError, DpopError, DpopGuard, DpopKey, HeaderValues, RequestUri, TokenClaims,
-    TokenError, TokenValidator,
+    AuthScheme, ConfigError, DpopError, DpopGuard, DpopKey, HeaderValues, RequestUri, TokenClaims, TokenError,
+    TokenValidator,
 };
 use serde_json::json;
 
@@ -31,30 +26,20 @@ impl TokenValidator for FixedValidator {
 }
 
 const URL: &str = "https://mcp.example.com/mcp";
-const URI: RequestUri<'static> = RequestUri {
-    scheme: None,
-    authority: None,
-    path: "/mcp",
-};
+const URI: RequestUri<'static> = RequestUri { scheme: None, authority: None, path: "/mcp" };
 
 fn claims(value: serde_json::Value) -> TokenClaims {
     TokenClaims::from_json(value.as_object().cloned().unwrap_or_default())
 }
 
-fn guard(
-    outcome: fn() -> Result<TokenClaims, TokenError>,
-    bearer: bool,
-) -> (DpopGuard, Arc<AtomicUsize>) {
+fn guard(outcome: fn() -> Result<TokenClaims, TokenError>, bearer: bool) -> (DpopGuard, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let guard = DpopGuard::builder()
         .resource(URL)
         .authorization_server("https://as.example.com")
         .scopes_supported(["mcp:tools", "mcp:admin"])
         .allow_bearer(bearer)
-        .token_validator(FixedValidator {
-            outcome,
-            calls: Arc::clone(&calls),
-        })
+        .token_validator(FixedValidator { outcome, calls: Arc::clone(&calls) })
         .build()
         .unwrap();
     (guard, calls)
@@ -78,13 +63,10 @@ async fn send(
     guard.authorize("GET", &URI, headers).await
 }
 
-static KEY: std::sync::LazyLock<DpopKey> =
-    std::sync::LazyLock::new(|| DpopKey::generate().unwrap());
+static KEY: std::sync::LazyLock<DpopKey> = std::sync::LazyLock::new(|| DpopKey::generate().unwrap());
 
 fn bound_to_key() -> Result<TokenClaims, TokenError> {
-    Ok(claims(
-        json!({"sub": "alice", "scope": "mcp:tools", "cnf": {"jkt": KEY.thumbprint().to_string()}}),
-    ))
+    Ok(claims(json!({"sub": "alice", "scope": "mcp:tools", "cnf": {"jkt": KEY.thumbprint().to_string()}})))
 }
 
 fn bound_to_other_key() -> Result<TokenClaims, TokenError> {
@@ -131,12 +113,7 @@ async fn a_bound_token_as_bearer_is_a_downgrade() {
     let (guard, _) = guard(bound_to_key, true);
     let rejection = send(&guard, "Bearer tok", None).await.unwrap_err();
     assert_eq!(rejection.error(), Some(&DpopError::BoundTokenAsBearer));
-    assert!(
-        rejection
-            .www_authenticate()
-            .unwrap()
-            .starts_with(r#"Bearer error="invalid_token""#)
-    );
+    assert!(rejection.www_authenticate().unwrap().starts_with(r#"Bearer error="invalid_token""#));
 }
 
 #[tokio::test]
@@ -150,10 +127,7 @@ async fn an_unbound_token_as_bearer_passes_in_mixed_mode() {
 async fn an_invalid_token_is_401_invalid_token() {
     let (guard, _) = guard(|| Err(TokenError::Invalid("token has expired")), false);
     let rejection = send(&guard, "DPoP tok", Some(&KEY)).await.unwrap_err();
-    assert_eq!(
-        rejection.error(),
-        Some(&DpopError::InvalidAccessToken("token has expired"))
-    );
+    assert_eq!(rejection.error(), Some(&DpopError::InvalidAccessToken("token has expired")));
     assert!(
         rejection
             .www_authenticate()
@@ -164,10 +138,7 @@ async fn an_invalid_token_is_401_invalid_token() {
 
 #[tokio::test]
 async fn a_validator_that_cannot_decide_is_503() {
-    let (guard, _) = guard(
-        || Err(TokenError::Unavailable("jwks endpoint down".into())),
-        false,
-    );
+    let (guard, _) = guard(|| Err(TokenError::Unavailable("jwks endpoint down".into())), false);
     let rejection = send(&guard, "DPoP tok", Some(&KEY)).await.unwrap_err();
     assert_eq!(rejection.status(), 503);
 }
@@ -201,10 +172,7 @@ async fn a_rejected_token_does_not_consume_the_proof() {
     let accepting = DpopGuard::builder()
         .resource(URL)
         .verifier(refusing.verifier().clone())
-        .token_validator(FixedValidator {
-            outcome: bound_to_key,
-            calls: Arc::default(),
-        })
+        .token_validator(FixedValidator { outcome: bound_to_key, calls: Arc::default() })
         .build()
         .unwrap();
     accepting.authorize("GET", &URI, headers).await.unwrap();
@@ -212,27 +180,16 @@ async fn a_rejected_token_does_not_consume_the_proof() {
 
 #[test]
 fn scopes_need_a_validator() {
-    let err = DpopGuard::builder()
-        .required_scopes(["a"])
-        .build()
-        .unwrap_err();
+    let err = DpopGuard::builder().required_scopes(["a"]).build().unwrap_err();
     assert_eq!(err, ConfigError::ScopesWithoutTokenValidator);
-    assert_eq!(
-        DpopGuard::new().with_required_scopes(["a"]).unwrap_err(),
-        ConfigError::ScopesWithoutTokenValidator
-    );
+    assert_eq!(DpopGuard::new().with_required_scopes(["a"]).unwrap_err(), ConfigError::ScopesWithoutTokenValidator);
 }
 
 #[test]
 fn metadata_is_served_at_the_path_inserted_well_known_url() {
     let (guard, _) = guard(unbound, false);
-    assert_eq!(
-        guard.metadata_path(),
-        Some("/.well-known/oauth-protected-resource/mcp")
-    );
-    let reply = guard
-        .metadata_reply("GET", "/.well-known/oauth-protected-resource/mcp")
-        .unwrap();
+    assert_eq!(guard.metadata_path(), Some("/.well-known/oauth-protected-resource/mcp"));
+    let reply = guard.metadata_reply("GET", "/.well-known/oauth-protected-resource/mcp").unwrap();
     assert_eq!(reply.status(), 200);
     let document: serde_json::Value = serde_json::from_str(reply.body()).unwrap();
     assert_eq!(
@@ -246,21 +203,9 @@ fn metadata_is_served_at_the_path_inserted_well_known_url() {
             "dpop_bound_access_tokens_required": true,
         })
     );
-    assert!(
-        reply
-            .headers()
-            .any(|h| h == ("access-control-allow-origin", "*"))
-    );
-    assert!(
-        guard
-            .metadata_reply("POST", "/.well-known/oauth-protected-resource/mcp")
-            .is_none()
-    );
-    assert!(
-        guard
-            .metadata_reply("GET", "/.well-known/oauth-protected-resource")
-            .is_none()
-    );
+    assert!(reply.headers().any(|h| h == ("access-control-allow-origin", "*")));
+    assert!(guard.metadata_reply("POST", "/.well-known/oauth-protected-resource/mcp").is_none());
+    assert!(guard.metadata_reply("GET", "/.well-known/oauth-protected-resource").is_none());
 }
 
 #[test]
@@ -269,24 +214,12 @@ fn metadata_follows_the_enforced_configuration() {
         .algorithms([dpop_core::Algorithm::ES256, dpop_core::Algorithm::EdDSA])
         .build()
         .unwrap();
-    let guard = DpopGuard::builder()
-        .resource("https://rs.example.com/")
-        .verifier(verifier)
-        .allow_bearer(true)
-        .build()
-        .unwrap();
-    assert_eq!(
-        guard.metadata_path(),
-        Some("/.well-known/oauth-protected-resource")
-    );
-    let reply = guard
-        .metadata_reply("HEAD", "/.well-known/oauth-protected-resource")
-        .unwrap();
+    let guard =
+        DpopGuard::builder().resource("https://rs.example.com/").verifier(verifier).allow_bearer(true).build().unwrap();
+    assert_eq!(guard.metadata_path(), Some("/.well-known/oauth-protected-resource"));
+    let reply = guard.metadata_reply("HEAD", "/.well-known/oauth-protected-resource").unwrap();
     let document: serde_json::Value = serde_json::from_str(reply.body()).unwrap();
-    assert_eq!(
-        document["dpop_signing_alg_values_supported"],
-        json!(["ES256", "EdDSA"])
-    );
+    assert_eq!(document["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
     assert_eq!(document["dpop_bound_access_tokens_required"], json!(false));
     assert_eq!(
         guard.challenge().www_authenticate(),
@@ -314,15 +247,9 @@ fn the_resource_origin_is_the_default_public_origin() {
 
 #[test]
 fn bad_resources_are_configuration_errors() {
+    assert_eq!(DpopGuard::builder().resource("/mcp").build().unwrap_err(), ConfigError::InvalidResource);
     assert_eq!(
-        DpopGuard::builder().resource("/mcp").build().unwrap_err(),
-        ConfigError::InvalidResource
-    );
-    assert_eq!(
-        DpopGuard::builder()
-            .authorization_server("https://as")
-            .build()
-            .unwrap_err(),
+        DpopGuard::builder().authorization_server("https://as").build().unwrap_err(),
         ConfigError::MetadataWithoutResource
     );
 }

@@ -19,10 +19,7 @@ fn a_private_jwk_round_trips() {
 #[test]
 fn the_thumbprint_is_that_of_the_public_jwk() {
     let key = DpopKey::generate().unwrap();
-    assert_eq!(
-        Thumbprint::of_jwk_json(&key.public_jwk().to_string()).unwrap(),
-        key.thumbprint()
-    );
+    assert_eq!(Thumbprint::of_jwk_json(&key.public_jwk().to_string()).unwrap(), key.thumbprint());
 }
 
 #[test]
@@ -42,30 +39,12 @@ fn non_p256_keys_are_refused() {
 
 #[tokio::test]
 async fn a_loaded_key_signs_verifiable_proofs_with_nonce_and_token() {
-    let key = DpopKey::from_jwk(
-        &DpopKey::generate()
-            .unwrap()
-            .private_jwk()
-            .unwrap()
-            .to_string(),
-    )
-    .unwrap();
-    let proof = key
-        .proof(METHOD, URL)
-        .access_token("tok")
-        .nonce("n-1")
-        .issued_at(NOW as i64)
-        .jti("j-1")
-        .sign()
-        .unwrap();
+    let key = DpopKey::from_jwk(&DpopKey::generate().unwrap().private_jwk().unwrap().to_string()).unwrap();
+    let proof =
+        key.proof(METHOD, URL).access_token("tok").nonce("n-1").issued_at(NOW as i64).jti("j-1").sign().unwrap();
     let (verifier, _) = verifier_at(NOW);
-    let verified = verifier
-        .verify(
-            [proof.as_bytes()],
-            &ProofRequest::new(METHOD, URL).access_token("tok"),
-        )
-        .await
-        .unwrap();
+    let verified =
+        verifier.verify([proof.as_bytes()], &ProofRequest::new(METHOD, URL).access_token("tok")).await.unwrap();
     assert_eq!(verified.nonce(), Some("n-1"));
     assert_eq!(verified.jti(), "j-1");
 }

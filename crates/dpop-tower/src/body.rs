@@ -27,17 +27,11 @@ pin_project! {
 
 impl<B> ResponseBody<B> {
     pub(crate) fn rejection(json: String) -> Self {
-        Self {
-            kind: Kind::Rejection {
-                body: Some(Bytes::from(json)),
-            },
-        }
+        Self { kind: Kind::Rejection { body: Some(Bytes::from(json)) } }
     }
 
     pub(crate) fn inner(body: B) -> Self {
-        Self {
-            kind: Kind::Inner { body },
-        }
+        Self { kind: Kind::Inner { body } }
     }
 }
 
@@ -45,15 +39,10 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
-            KindProj::Rejection { body } => {
-                Poll::Ready(body.take().map(|bytes| Ok(Frame::data(bytes))))
-            }
+            KindProj::Rejection { body } => Poll::Ready(body.take().map(|bytes| Ok(Frame::data(bytes)))),
         }
     }
 
@@ -67,9 +56,7 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Inner { body } => body.size_hint(),
-            Kind::Rejection { body } => {
-                SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
-            }
+            Kind::Rejection { body } => SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }
 }

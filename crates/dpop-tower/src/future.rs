@@ -29,18 +29,14 @@ pin_project! {
         Replied { response: Option<Response<String>> },
         // Waiting for token validation and the replay store.
         Completing { completion: Completion, request: Option<Request<ReqBody>>, service: S },
-        // The inner service is answering.
-        Inner { #[pin] future: S::Future },
+        // The inner service is answering; `headers` go onto its response (the next nonce).
+        Inner { #[pin] future: S::Future, headers: Vec<(&'static str, String)> },
     }
 }
 
 impl<S: Service<Request<ReqBody>>, ReqBody> ResponseFuture<S, ReqBody> {
     pub(crate) fn replied(reply: &Reply) -> Self {
-        Self {
-            state: State::Replied {
-                response: Some(reply_response(reply)),
-            },
-        }
+        Self { state: State::Replied { response: Some(reply_response(reply)) } }
     }
 
     pub(crate) fn completing(
@@ -50,13 +46,7 @@ impl<S: Service<Request<ReqBody>>, ReqBody> ResponseFuture<S, ReqBody> {
         service: S,
     ) -> Self {
         let completion = Box::pin(async move { guard.complete(pending).await });
-        Self {
-            state: State::Completing {
-                completion,
-                request: Some(request),
-                service,
-            },
-        }
+        Self { state: State::Completing { completion, request: Some(request), service } }
     }
 }
 
@@ -71,36 +61,34 @@ where
         loop {
             match state.as_mut().project() {
                 StateProj::Replied { response } => {
-                    let response = response
-                        .take()
-                        .map_or_else(already_answered, |r| r.map(ResponseBody::rejection));
+                    let response = response.take().map_or_else(already_answered, |r| r.map(ResponseBody::rejection));
                     return Poll::Ready(Ok(response));
                 }
-                StateProj::Completing {
-                    completion,
-                    request,
-                    service,
-                } => {
+                StateProj::Completing { completion, request, service } => {
                     let outcome = ready!(completion.as_mut().poll(cx));
                     let Some(mut request) = request.take() else {
                         return Poll::Ready(Ok(already_answered()));
                     };
                     match outcome {
                         Ok(authentication) => {
+                            let headers = authentication.response_headers().map(|(n, v)| (n, v.to_owned())).collect();
                             request.extensions_mut().insert(authentication);
                             let future = service.call(request);
-                            state.set(State::Inner { future });
+                            state.set(State::Inner { future, headers });
                         }
                         Err(rejection) => {
                             let response = reply_response(&rejection.reply());
-                            state.set(State::Replied {
-                                response: Some(response),
-                            });
+                            state.set(State::Replied { response: Some(response) });
                         }
                     }
                 }
-                StateProj::Inner { future } => {
-                    let response = ready!(future.poll(cx))?;
+                StateProj::Inner { future, headers } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    for (name, value) in headers.drain(..) {
+                        if let Ok(value) = HeaderValue::try_from(value) {
+                            response.headers_mut().insert(name, value);
+                        }
+                    }
                     return Poll::Ready(Ok(response.map(ResponseBody::inner)));
                 }
             }
@@ -111,8 +99,7 @@ where
 /// The HTTP response for a reply of the guard, exactly as it describes it.
 pub fn reply_response(reply: &Reply) -> Response<String> {
     let mut response = Response::new(reply.body().to_owned());
-    *response.status_mut() =
-        StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    *response.status_mut() = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     for (name, value) in reply.headers() {
         // Challenge values are quoted-string escaped to visible ASCII, so this cannot fail;
         // if it ever did, the response stays a refusal, just without that header.

@@ -26,10 +26,7 @@ impl DpopLayer {
 
     /// A layer that decides with `guard`.
     pub fn with_guard(guard: DpopGuard) -> Self {
-        Self {
-            guard,
-            uri_source: None,
-        }
+        Self { guard, uri_source: None }
     }
 
     /// Where to find the request URI as the client sent it, for frameworks that strip path

@@ -24,11 +24,7 @@ pub struct DpopService<S> {
 
 impl<S> DpopService<S> {
     pub(crate) fn new(inner: S, guard: DpopGuard, uri_source: Option<UriSource>) -> Self {
-        Self {
-            inner,
-            guard,
-            uri_source,
-        }
+        Self { inner, guard, uri_source }
     }
 
     /// The wrapped service.
@@ -51,31 +47,16 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let uri = self
-            .uri_source
-            .and_then(|source| source(request.extensions()))
-            .unwrap_or(request.uri());
-        let request_uri = RequestUri {
-            scheme: uri.scheme_str(),
-            authority: uri.authority().map(|a| a.as_str()),
-            path: uri.path(),
-        };
-        if let Some(reply) = self
-            .guard
-            .metadata_reply(request.method().as_str(), uri.path())
-        {
+        let uri = self.uri_source.and_then(|source| source(request.extensions())).unwrap_or(request.uri());
+        let request_uri =
+            RequestUri { scheme: uri.scheme_str(), authority: uri.authority().map(|a| a.as_str()), path: uri.path() };
+        if let Some(reply) = self.guard.metadata_reply(request.method().as_str(), uri.path()) {
             return ResponseFuture::replied(&reply);
         }
         let headers = request.headers();
-        let checked = self
-            .guard
-            .check(request.method().as_str(), &request_uri, |name| {
-                headers
-                    .get_all(name)
-                    .iter()
-                    .map(http::HeaderValue::as_bytes)
-                    .collect::<HeaderValues<'_>>()
-            });
+        let checked = self.guard.check(request.method().as_str(), &request_uri, |name| {
+            headers.get_all(name).iter().map(http::HeaderValue::as_bytes).collect::<HeaderValues<'_>>()
+        });
         match checked {
             Err(rejection) => ResponseFuture::replied(&rejection.reply()),
             Ok(pending) => {

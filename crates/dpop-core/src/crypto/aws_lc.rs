@@ -2,9 +2,7 @@
 
 use aws_lc_rs::encoding::AsBigEndian as _;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{
-    self, EcdsaKeyPair, KeyPair as _, ParsedPublicKey, RsaPublicKeyComponents,
-};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, ParsedPublicKey, RsaPublicKeyComponents};
 
 use super::CryptoError;
 use crate::algorithm::Algorithm;
@@ -17,12 +15,7 @@ pub(super) fn supports(_alg: Algorithm) -> bool {
     true
 }
 
-pub(super) fn verify(
-    alg: Algorithm,
-    key: &PublicKey,
-    message: &[u8],
-    sig: &[u8],
-) -> Result<(), DpopError> {
+pub(super) fn verify(alg: Algorithm, key: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
     let verified = match (alg, key) {
         (Algorithm::RS256 | Algorithm::PS256, PublicKey::Rsa { n, e }) => {
             let params = if alg == Algorithm::RS256 {
@@ -48,8 +41,7 @@ fn parse(alg: Algorithm, bytes: &[u8]) -> Result<ParsedPublicKey, DpopError> {
         Algorithm::EdDSA => &signature::ED25519,
         Algorithm::RS256 | Algorithm::PS256 => return Err(DpopError::KeyAlgorithmMismatch),
     };
-    ParsedPublicKey::new(algorithm, bytes)
-        .map_err(|_| DpopError::InvalidKey("not a point on the curve"))
+    ParsedPublicKey::new(algorithm, bytes).map_err(|_| DpopError::InvalidKey("not a point on the curve"))
 }
 
 /// An ES256 key pair for signing proofs.
@@ -63,13 +55,9 @@ impl Es256KeyPair {
     }
 
     pub(crate) fn from_private_key(d: &[u8], public_point: &[u8]) -> Result<Self, CryptoError> {
-        EcdsaKeyPair::from_private_key_and_public_key(
-            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            d,
-            public_point,
-        )
-        .map(Self)
-        .map_err(|_| CryptoError("invalid P-256 key pair"))
+        EcdsaKeyPair::from_private_key_and_public_key(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, d, public_point)
+            .map(Self)
+            .map_err(|_| CryptoError("invalid P-256 key pair"))
     }
 
     /// The uncompressed public point `04 || x || y`.
@@ -79,11 +67,7 @@ impl Es256KeyPair {
 
     /// The 32-byte private scalar.
     pub(crate) fn private_scalar(&self) -> Result<Vec<u8>, CryptoError> {
-        let bin = self
-            .0
-            .private_key()
-            .as_be_bytes()
-            .map_err(|_| CryptoError("private key export failed"))?;
+        let bin = self.0.private_key().as_be_bytes().map_err(|_| CryptoError("private key export failed"))?;
         Ok(bin.as_ref().to_vec())
     }
 

@@ -13,9 +13,7 @@
 //! | PS256     | yes       | yes  | no         |
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "ring", feature = "rustcrypto")))]
-compile_error!(
-    "dpop-core needs one crypto backend feature: `aws-lc-rs` (default), `ring` or `rustcrypto`"
-);
+compile_error!("dpop-core needs one crypto backend feature: `aws-lc-rs` (default), `ring` or `rustcrypto`");
 
 #[cfg(feature = "aws-lc-rs")]
 mod aws_lc;
@@ -27,15 +25,9 @@ mod ring_backend;
 #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
 use ring_backend as backend;
 
-#[cfg(all(
-    feature = "rustcrypto",
-    not(any(feature = "aws-lc-rs", feature = "ring"))
-))]
+#[cfg(all(feature = "rustcrypto", not(any(feature = "aws-lc-rs", feature = "ring"))))]
 mod rustcrypto;
-#[cfg(all(
-    feature = "rustcrypto",
-    not(any(feature = "aws-lc-rs", feature = "ring"))
-))]
+#[cfg(all(feature = "rustcrypto", not(any(feature = "aws-lc-rs", feature = "ring"))))]
 use rustcrypto as backend;
 
 pub(crate) use backend::Es256KeyPair;

@@ -1,9 +1,7 @@
 //! The ring backend.
 
 use ring::rand::SystemRandom;
-use ring::signature::{
-    self, EcdsaKeyPair, KeyPair as _, RsaPublicKeyComponents, UnparsedPublicKey,
-};
+use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaPublicKeyComponents, UnparsedPublicKey};
 
 use super::CryptoError;
 use crate::algorithm::Algorithm;
@@ -16,12 +14,7 @@ pub(super) fn supports(alg: Algorithm) -> bool {
     alg != Algorithm::ES512
 }
 
-pub(super) fn verify(
-    alg: Algorithm,
-    key: &PublicKey,
-    message: &[u8],
-    sig: &[u8],
-) -> Result<(), DpopError> {
+pub(super) fn verify(alg: Algorithm, key: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
     let verified = match (alg, key) {
         (Algorithm::RS256 | Algorithm::PS256, PublicKey::Rsa { n, e }) => {
             let params = if alg == Algorithm::RS256 {
@@ -57,24 +50,17 @@ impl Es256KeyPair {
     pub(crate) fn generate() -> Result<Self, CryptoError> {
         let rng = SystemRandom::new();
         let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng)
-            .map_err(|_| CryptoError("key generation failed"))?;
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(|_| CryptoError("key generation failed"))?;
         let private_scalar = scalar_from_pkcs8(pkcs8.as_ref())?;
-        let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng)
-            .map_err(|_| CryptoError("key generation failed"))?;
-        Ok(Self {
-            pair,
-            private_scalar,
-        })
+        let pair =
+            EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).map_err(|_| CryptoError("key generation failed"))?;
+        Ok(Self { pair, private_scalar })
     }
 
     pub(crate) fn from_private_key(d: &[u8], public_point: &[u8]) -> Result<Self, CryptoError> {
         let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
         EcdsaKeyPair::from_private_key_and_public_key(alg, d, public_point, &SystemRandom::new())
-            .map(|pair| Self {
-                pair,
-                private_scalar: d.to_vec(),
-            })
+            .map(|pair| Self { pair, private_scalar: d.to_vec() })
             .map_err(|_| CryptoError("invalid P-256 key pair"))
     }
 
@@ -98,20 +84,12 @@ impl Es256KeyPair {
 /// starts `INTEGER 1, OCTET STRING (32 bytes)`, i.e. `02 01 01 04 20` then the scalar.
 fn scalar_from_pkcs8(pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError> {
     const MARKER: [u8; 5] = [0x02, 0x01, 0x01, 0x04, 0x20];
-    let start = pkcs8
-        .windows(MARKER.len())
-        .position(|w| w == MARKER)
-        .ok_or(CryptoError("unexpected PKCS#8 layout"))?
+    let start = pkcs8.windows(MARKER.len()).position(|w| w == MARKER).ok_or(CryptoError("unexpected PKCS#8 layout"))?
         + MARKER.len();
-    pkcs8
-        .get(start..start + 32)
-        .map(<[u8]>::to_vec)
-        .ok_or(CryptoError("unexpected PKCS#8 layout"))
+    pkcs8.get(start..start + 32).map(<[u8]>::to_vec).ok_or(CryptoError("unexpected PKCS#8 layout"))
 }
 
 pub(super) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
     use ring::rand::SecureRandom as _;
-    SystemRandom::new()
-        .fill(buf)
-        .map_err(|_| CryptoError("random generator failed"))
+    SystemRandom::new().fill(buf).map_err(|_| CryptoError("random generator failed"))
 }

@@ -15,20 +15,13 @@ pub(super) fn supports(alg: Algorithm) -> bool {
     alg == Algorithm::ES256
 }
 
-pub(super) fn verify(
-    alg: Algorithm,
-    key: &PublicKey,
-    message: &[u8],
-    sig: &[u8],
-) -> Result<(), DpopError> {
+pub(super) fn verify(alg: Algorithm, key: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
     let (Algorithm::ES256, PublicKey::Ec { point, .. }) = (alg, key) else {
         return Err(DpopError::KeyAlgorithmMismatch);
     };
-    let key = VerifyingKey::from_sec1_bytes(point)
-        .map_err(|_| DpopError::InvalidKey("not a point on the curve"))?;
+    let key = VerifyingKey::from_sec1_bytes(point).map_err(|_| DpopError::InvalidKey("not a point on the curve"))?;
     let sig = Signature::from_slice(sig).map_err(|_| DpopError::InvalidSignature)?;
-    key.verify(message, &sig)
-        .map_err(|_| DpopError::InvalidSignature)
+    key.verify(message, &sig).map_err(|_| DpopError::InvalidSignature)
 }
 
 /// An ES256 key pair for signing proofs.
@@ -49,11 +42,7 @@ impl Es256KeyPair {
     }
 
     pub(crate) fn public_point(&self) -> Vec<u8> {
-        self.0
-            .verifying_key()
-            .to_encoded_point(false)
-            .as_bytes()
-            .to_vec()
+        self.0.verifying_key().to_encoded_point(false).as_bytes().to_vec()
     }
 
     pub(crate) fn private_scalar(&self) -> Result<Vec<u8>, CryptoError> {
@@ -61,17 +50,12 @@ impl Es256KeyPair {
     }
 
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let sig: Signature = self
-            .0
-            .try_sign(message)
-            .map_err(|_| CryptoError("signing failed"))?;
+        let sig: Signature = self.0.try_sign(message).map_err(|_| CryptoError("signing failed"))?;
         Ok(sig.to_bytes().to_vec())
     }
 }
 
 pub(super) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
     use rand_core::RngCore as _;
-    OsRng
-        .try_fill_bytes(buf)
-        .map_err(|_| CryptoError("random generator failed"))
+    OsRng.try_fill_bytes(buf).map_err(|_| CryptoError("random generator failed"))
 }

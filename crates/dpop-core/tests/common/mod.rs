@@ -43,10 +43,7 @@ pub const TOKEN: &str = "an-access-token";
 /// A verifier on a manual clock at `now`.
 pub fn verifier_at(now: u64) -> (DpopVerifier, ManualClock) {
     let clock = ManualClock::at(now);
-    let verifier = DpopVerifier::builder()
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let verifier = DpopVerifier::builder().clock(clock.clone()).build().unwrap();
     (verifier, clock)
 }
 
@@ -60,28 +57,16 @@ pub struct Fixture {
 impl Fixture {
     pub fn new() -> Self {
         let (verifier, clock) = verifier_at(NOW);
-        Self {
-            key: DpopKey::generate().unwrap(),
-            verifier,
-            clock,
-        }
+        Self { key: DpopKey::generate().unwrap(), verifier, clock }
     }
 
     pub fn with_verifier(verifier: DpopVerifier, clock: ManualClock) -> Self {
-        Self {
-            key: DpopKey::generate().unwrap(),
-            verifier,
-            clock,
-        }
+        Self { key: DpopKey::generate().unwrap(), verifier, clock }
     }
 
     /// The header and claims of a valid proof.
     pub fn parts(&self) -> (Value, Value) {
-        let builder = self
-            .key
-            .proof(METHOD, URL)
-            .access_token(TOKEN)
-            .issued_at(NOW as i64);
+        let builder = self.key.proof(METHOD, URL).access_token(TOKEN).issued_at(NOW as i64);
         (builder.header(), builder.claims().unwrap())
     }
 
@@ -94,9 +79,7 @@ impl Fixture {
     pub fn mutated(&self, change: impl FnOnce(&mut Value, &mut Value)) -> String {
         let (mut header, mut claims) = self.parts();
         change(&mut header, &mut claims);
-        self.key
-            .sign_jws(&header.to_string(), &claims.to_string())
-            .unwrap()
+        self.key.sign_jws(&header.to_string(), &claims.to_string()).unwrap()
     }
 
     /// A proof signed by the fixture key over raw JSON texts.
