@@ -59,6 +59,7 @@ mod error;
 mod guard;
 pub mod headers;
 mod htu;
+pub mod inspect;
 mod json;
 mod jwk;
 pub mod metadata;

@@ -57,6 +57,30 @@ impl<'a> ProofRequest<'a> {
         self.require_nonce = required;
         self
     }
+
+    /// The request method.
+    #[must_use]
+    pub const fn method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The absolute target URI.
+    #[must_use]
+    pub const fn target_uri(&self) -> &'a str {
+        self.target_uri
+    }
+
+    /// The access token presented with the proof, if any.
+    #[must_use]
+    pub const fn token(&self) -> Option<&'a str> {
+        self.access_token
+    }
+
+    /// Whether the proof must carry a server nonce.
+    #[must_use]
+    pub const fn nonce_required(&self) -> bool {
+        self.require_nonce
+    }
 }
 
 /// A proof that passed every check, replay included.
@@ -296,9 +320,17 @@ impl DpopVerifier {
 
     /// RFC 9449 §4.3 check 10: the proof carries a nonce this server (or a replica sharing its
     /// keys) issued, still fresh (§8, §9).
-    fn check_nonce(&self, nonce: Option<&str>) -> Result<AcceptedNonce, DpopError> {
+    pub(crate) fn check_nonce(&self, nonce: Option<&str>) -> Result<AcceptedNonce, DpopError> {
         let issuer = self.inner.nonces.as_ref().ok_or(DpopError::UseDpopNonce(NonceRejection::Invalid))?;
         issuer.check(nonce).map_err(DpopError::UseDpopNonce)
+    }
+
+    pub(crate) fn max_proof_len(&self) -> usize {
+        self.inner.max_proof_len
+    }
+
+    pub(crate) fn max_jti_len(&self) -> usize {
+        self.inner.max_jti_len
     }
 
     /// The nonce issuer, when nonces are configured.
@@ -308,7 +340,7 @@ impl DpopVerifier {
     }
 
     /// RFC 9449 §4.3 check 11: `iat` within the acceptance window around the server's clock.
-    fn check_issued_at(&self, iat: i64) -> Result<(), DpopError> {
+    pub(crate) fn check_issued_at(&self, iat: i64) -> Result<(), DpopError> {
         let now = i64::try_from(self.inner.clock.now()).unwrap_or(i64::MAX);
         let skew = i64::try_from(self.inner.max_clock_skew.as_secs()).unwrap_or(i64::MAX);
         let age = i64::try_from(self.inner.max_age.as_secs()).unwrap_or(i64::MAX);
@@ -323,7 +355,7 @@ impl DpopVerifier {
 }
 
 /// RFC 9449 §4.3 check 1: exactly one `DPoP` HTTP request header field.
-fn single_proof<'v, I: IntoIterator<Item = &'v [u8]>>(values: I) -> Result<&'v [u8], DpopError> {
+pub(crate) fn single_proof<'v, I: IntoIterator<Item = &'v [u8]>>(values: I) -> Result<&'v [u8], DpopError> {
     let mut values = values.into_iter();
     let first = values.next().ok_or(DpopError::MissingProof)?;
     if values.next().is_some() {
@@ -333,7 +365,7 @@ fn single_proof<'v, I: IntoIterator<Item = &'v [u8]>>(values: I) -> Result<&'v [
 }
 
 /// Bounds the work a request can cause: checked before any decoding.
-fn check_proof_len(value: &[u8], limit: usize) -> Result<(), DpopError> {
+pub(crate) fn check_proof_len(value: &[u8], limit: usize) -> Result<(), DpopError> {
     if value.len() > limit {
         return Err(DpopError::ProofTooLarge { limit });
     }
@@ -341,7 +373,7 @@ fn check_proof_len(value: &[u8], limit: usize) -> Result<(), DpopError> {
 }
 
 /// RFC 9449 §4.3 check 4: `typ` is `dpop+jwt`.
-fn check_type(header: &ProofHeader<'_>) -> Result<(), DpopError> {
+pub(crate) fn check_type(header: &ProofHeader<'_>) -> Result<(), DpopError> {
     match header.typ.as_deref() {
         Some("dpop+jwt") => Ok(()),
         Some(_) => Err(DpopError::WrongType),
@@ -350,7 +382,7 @@ fn check_type(header: &ProofHeader<'_>) -> Result<(), DpopError> {
 }
 
 /// RFC 9449 §4.3 check 5: `alg` is an asymmetric algorithm, supported and allowed.
-fn check_algorithm(header: &ProofHeader<'_>, allowed: AlgorithmSet) -> Result<Algorithm, DpopError> {
+pub(crate) fn check_algorithm(header: &ProofHeader<'_>, allowed: AlgorithmSet) -> Result<Algorithm, DpopError> {
     let name = header.alg.as_deref().ok_or(DpopError::MissingMember("alg"))?;
     let algorithm = Algorithm::from_name(name).ok_or(DpopError::UnsupportedAlgorithm)?;
     if !allowed.contains(algorithm) {
@@ -360,7 +392,7 @@ fn check_algorithm(header: &ProofHeader<'_>, allowed: AlgorithmSet) -> Result<Al
 }
 
 /// RFC 7515 §4.1.11: no extension is understood, so any `crit` makes the JWS invalid.
-fn check_no_critical_extensions(header: &ProofHeader<'_>) -> Result<(), DpopError> {
+pub(crate) fn check_no_critical_extensions(header: &ProofHeader<'_>) -> Result<(), DpopError> {
     if header.has_crit {
         return Err(DpopError::CriticalHeader);
     }
@@ -368,7 +400,7 @@ fn check_no_critical_extensions(header: &ProofHeader<'_>) -> Result<(), DpopErro
 }
 
 /// RFC 9449 §4.3 check 7 (and §4.2 `jwk`): the key is in `jwk`, public, valid, and fits `alg`.
-fn check_public_key(header: &ProofHeader<'_>, algorithm: Algorithm) -> Result<ValidatedJwk, DpopError> {
+pub(crate) fn check_public_key(header: &ProofHeader<'_>, algorithm: Algorithm) -> Result<ValidatedJwk, DpopError> {
     if header.has_external_key {
         return Err(DpopError::ExternalKeyReference);
     }
@@ -380,16 +412,16 @@ fn check_public_key(header: &ProofHeader<'_>, algorithm: Algorithm) -> Result<Va
 }
 
 /// The claims every proof must have.
-struct RequiredClaims<'c> {
-    jti: &'c str,
-    htm: &'c str,
-    htu: &'c str,
-    iat: i64,
+pub(crate) struct RequiredClaims<'c> {
+    pub(crate) jti: &'c str,
+    pub(crate) htm: &'c str,
+    pub(crate) htu: &'c str,
+    pub(crate) iat: i64,
 }
 
 /// RFC 9449 §4.3 check 3: `jti`, `htm`, `htu` and `iat` are present (types were checked while
 /// parsing).
-fn check_required_claims<'c>(claims: &'c ProofClaims<'_>) -> Result<RequiredClaims<'c>, DpopError> {
+pub(crate) fn check_required_claims<'c>(claims: &'c ProofClaims<'_>) -> Result<RequiredClaims<'c>, DpopError> {
     Ok(RequiredClaims {
         jti: claims.jti.as_deref().ok_or(DpopError::MissingMember("jti"))?,
         htm: claims.htm.as_deref().ok_or(DpopError::MissingMember("htm"))?,
@@ -399,7 +431,7 @@ fn check_required_claims<'c>(claims: &'c ProofClaims<'_>) -> Result<RequiredClai
 }
 
 /// `jti` is non-empty and bounded: it is stored (hashed) per accepted proof.
-fn check_jti_len(jti: &str, limit: usize) -> Result<(), DpopError> {
+pub(crate) fn check_jti_len(jti: &str, limit: usize) -> Result<(), DpopError> {
     if jti.is_empty() {
         return Err(DpopError::InvalidMember("jti"));
     }
@@ -410,7 +442,7 @@ fn check_jti_len(jti: &str, limit: usize) -> Result<(), DpopError> {
 }
 
 /// RFC 9449 §4.3 check 8: `htm` equals the request method, case-sensitively (RFC 9110 §9.1).
-fn check_method(htm: &str, method: &str) -> Result<(), DpopError> {
+pub(crate) fn check_method(htm: &str, method: &str) -> Result<(), DpopError> {
     if htm != method {
         return Err(DpopError::MethodMismatch);
     }
@@ -419,7 +451,7 @@ fn check_method(htm: &str, method: &str) -> Result<(), DpopError> {
 
 /// RFC 9449 §4.3 check 9: `htu` equals the target URI, ignoring query and fragment, after
 /// RFC 3986 §6.2.2 / §6.2.3 normalization.
-fn check_uri(htu_claim: &str, target_uri: &str) -> Result<(), DpopError> {
+pub(crate) fn check_uri(htu_claim: &str, target_uri: &str) -> Result<(), DpopError> {
     let claimed = htu::normalize_htu(htu_claim).ok_or(DpopError::InvalidUri)?;
     // Honest clients send exactly the URI the server rebuilds: equal text needs no second pass.
     if htu::without_query(htu_claim) == htu::without_query(target_uri) {
@@ -433,12 +465,12 @@ fn check_uri(htu_claim: &str, target_uri: &str) -> Result<(), DpopError> {
 }
 
 /// RFC 9449 §4.3 check 12: with an access token, `ath` is its hash.
-fn check_access_token_hash(claims: &ProofClaims<'_>, access_token: &str) -> Result<(), DpopError> {
+pub(crate) fn check_access_token_hash(claims: &ProofClaims<'_>, access_token: &str) -> Result<(), DpopError> {
     token::check_access_token_hash(claims.ath.as_deref(), access_token)
 }
 
 /// RFC 9449 §4.3 check 6: the signature verifies with the key from `jwk`.
-fn check_signature(
+pub(crate) fn check_signature(
     algorithm: Algorithm,
     key: &PublicKey,
     signing_input: &[u8],
