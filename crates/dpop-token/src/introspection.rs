@@ -1,0 +1,244 @@
+//! Token introspection (RFC 7662) at the authorization server (feature `fetch`).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use dpop_core::access_token::TokenFuture;
+use dpop_core::{Clock, SystemClock, TokenClaims, TokenError, TokenValidator};
+use reqwest::Url;
+use reqwest::header::HeaderValue;
+use serde_json::{Map, Value};
+
+use crate::claims::{self, Lifetime, reject};
+use crate::http::{DEFAULT_FETCH_TIMEOUT, HttpClient, endpoint_url, unavailable};
+use crate::json::{self, JsonError, Limits};
+use crate::jwt::{DEFAULT_LEEWAY, MAX_TOKEN_LEN};
+use crate::{CachedValidator, ConfigError};
+
+/// Validates access tokens by asking the authorization server's introspection endpoint
+/// (RFC 7662), authenticating with HTTP Basic client credentials (RFC 6749 §2.3.1).
+///
+/// Every call is one HTTP request: wrap the validator in a [`CachedValidator`] (or build it
+/// with [`build_cached`](IntrospectionValidatorBuilder::build_cached)) so a client reusing its
+/// token is introspected once, not on every request.
+///
+/// The request is `POST` `token=…&token_type_hint=access_token`, form-encoded. The answer:
+///
+/// - a status other than 200 (a 401 for wrong client credentials included), a connection
+///   failure, a timeout, a body that is not strict JSON or lacks a boolean `active`:
+///   [`TokenError::Unavailable`] (503; the token is never accepted);
+/// - `"active": false`: [`TokenError::Invalid`];
+/// - `cnf`, if present, must be an object with a string `jkt`; a bound token must not say
+///   `token_type` other than `DPoP` (RFC 9449 §6.2) and a `DPoP` token must be bound;
+/// - `exp` and `nbf`, if present, are checked with the leeway; `iss` and `aud` are checked
+///   when [`issuer`](IntrospectionValidatorBuilder::issuer) /
+///   [`audience`](IntrospectionValidatorBuilder::audience) are configured, and must then be
+///   present.
+pub struct IntrospectionValidator {
+    endpoint: Url,
+    authorization: HeaderValue,
+    http: HttpClient,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway: u64,
+    clock: Arc<dyn Clock>,
+}
+
+impl IntrospectionValidator {
+    /// Starts a validator that asks `endpoint` (`https`; plain `http` only to a loopback
+    /// address), authenticating as `client_id` with `client_secret`.
+    pub fn builder(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> IntrospectionValidatorBuilder {
+        IntrospectionValidatorBuilder {
+            endpoint: endpoint.into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            issuer: None,
+            audience: None,
+            leeway: DEFAULT_LEEWAY,
+            clock: None,
+            timeout: DEFAULT_FETCH_TIMEOUT,
+        }
+    }
+
+    async fn introspect(&self, token: &str) -> Result<TokenClaims, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(reject("token too large"));
+        }
+        if token.is_empty() {
+            return Err(reject("malformed token"));
+        }
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("token_type_hint", "access_token")
+            .finish();
+        let response = self
+            .http
+            .post_form(&self.endpoint, &self.authorization, body)
+            .await
+            .map_err(|error| unavailable("token introspection failed", error))?;
+        let answer = json::parse_object(&response, Limits::TOKEN).map_err(|error| {
+            let what = match error {
+                JsonError::Malformed => "not a JSON object",
+                JsonError::Duplicate => "duplicate member name",
+                JsonError::TooComplex => "too large or too deeply nested",
+            };
+            unavailable("bad introspection response", what)
+        })?;
+        match answer.get("active") {
+            Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => return Err(reject("token is not active")),
+            _ => {
+                return Err(unavailable("bad introspection response", "no boolean active member"));
+            }
+        }
+        self.check(&answer)?;
+        Ok(TokenClaims::from_json(answer))
+    }
+
+    fn check(&self, answer: &Map<String, Value>) -> Result<(), TokenError> {
+        let jkt = claims::check_cnf(answer)?;
+        match (answer.get("token_type"), jkt) {
+            (None, _) => {}
+            (Some(Value::String(kind)), Some(_)) if !kind.eq_ignore_ascii_case("DPoP") => {
+                return Err(reject("bound token with token_type other than DPoP"));
+            }
+            (Some(Value::String(kind)), None) if kind.eq_ignore_ascii_case("DPoP") => {
+                return Err(reject("DPoP token without cnf.jkt"));
+            }
+            (Some(Value::String(_)), _) => {}
+            (Some(_), _) => return Err(reject("invalid token_type")),
+        }
+        let lifetime = Lifetime { now: self.clock.now(), leeway: self.leeway };
+        lifetime.check_exp(answer, false)?;
+        lifetime.check_nbf(answer)?;
+        if let Some(issuer) = &self.issuer {
+            claims::check_issuer(answer, issuer)?;
+        }
+        if let Some(audience) = &self.audience {
+            claims::check_audience(answer, audience)?;
+        }
+        claims::check_types(answer)
+    }
+}
+
+impl TokenValidator for IntrospectionValidator {
+    fn validate<'a>(&'a self, token: &'a str) -> TokenFuture<'a> {
+        Box::pin(self.introspect(token))
+    }
+}
+
+impl fmt::Debug for IntrospectionValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionValidator")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway", &self.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`IntrospectionValidator`]; made by [`IntrospectionValidator::builder`].
+#[must_use]
+pub struct IntrospectionValidatorBuilder {
+    endpoint: String,
+    client_id: String,
+    client_secret: String,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway: Duration,
+    clock: Option<Arc<dyn Clock>>,
+    timeout: Duration,
+}
+
+impl IntrospectionValidatorBuilder {
+    /// Requires `iss` in the response, equal to `issuer`. Default: not checked (RFC 7662
+    /// makes `iss` optional).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Requires `aud` in the response, containing `audience` (this resource's canonical
+    /// URI). Default: not checked (RFC 7662 makes `aud` optional; the authorization server
+    /// knows which resource asks).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The clock skew allowed on `exp` and `nbf`, in whole seconds. Default 60 s.
+    pub const fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The clock (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The time limit for one introspection request, connection included. Default 5 s.
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Builds the validator.
+    ///
+    /// # Errors
+    ///
+    /// A bad or non-`https` endpoint, an empty client id, or an HTTP client that cannot be made.
+    pub fn build(self) -> Result<IntrospectionValidator, ConfigError> {
+        let endpoint = endpoint_url(&self.endpoint)?;
+        if self.client_id.is_empty() {
+            return Err(ConfigError::MissingCredentials);
+        }
+        // RFC 6749 §2.3.1: each part is form-urlencoded before Basic encoding.
+        let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+        let credentials = format!("{}:{}", encode(&self.client_id), encode(&self.client_secret));
+        let mut authorization = HeaderValue::try_from(format!("Basic {}", STANDARD.encode(credentials)))
+            .map_err(|_| ConfigError::MissingCredentials)?;
+        authorization.set_sensitive(true);
+        Ok(IntrospectionValidator {
+            endpoint,
+            authorization,
+            http: HttpClient::new(self.timeout)?,
+            issuer: self.issuer,
+            audience: self.audience,
+            leeway: self.leeway.as_secs(),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        })
+    }
+
+    /// Builds the validator inside a [`CachedValidator`] with its defaults, sharing this
+    /// builder's clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn build_cached(self) -> Result<CachedValidator<IntrospectionValidator>, ConfigError> {
+        let validator = self.build()?;
+        let clock = Arc::clone(&validator.clock);
+        Ok(CachedValidator::new(validator).clock(clock))
+    }
+}
+
+impl fmt::Debug for IntrospectionValidatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionValidatorBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}

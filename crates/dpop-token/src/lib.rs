@@ -1,0 +1,142 @@
+//! Access-token validators for dpop-guard: implementations of
+//! [`dpop_core::TokenValidator`] for RFC 9068 JWT access tokens ([`JwtValidator`], with a
+//! static [`JwkSet`] or one fetched from the authorization server), for RFC 7662 token
+//! introspection (`IntrospectionValidator`, feature `fetch`), and a cache in front of either
+//! ([`CachedValidator`]).
+//!
+//! The validators check the token itself: signature or introspection, issuer, audience,
+//! lifetime, and that a `cnf` claim is a well-formed `jkt`. The DPoP binding (the proof's key
+//! matches `cnf.jkt`), the Bearer downgrade rule and scopes are enforced by
+//! [`DpopGuard`](dpop_core::DpopGuard) on the returned [`TokenClaims`](dpop_core::TokenClaims).
+//!
+//! ```
+//! use std::time::Duration;
+//! use dpop_core::{Algorithm, TokenError, TokenValidator};
+//! use dpop_token::{CachedValidator, JwkSet, JwtValidator};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let as_key = dpop_core::DpopKey::generate()?;
+//! # let mut jwk = as_key.public_jwk();
+//! # jwk["kid"] = "k1".into();
+//! # let jwks_json = serde_json::json!({ "keys": [jwk] }).to_string();
+//! let validator = JwtValidator::builder("https://as.example.com", "https://mcp.example.com/mcp")
+//!     .keys(JwkSet::from_json(&jwks_json)?) // or .jwks_url("https://as.example.com/jwks")
+//!     .algorithms([Algorithm::ES256])
+//!     .leeway(Duration::from_secs(30))
+//!     .build()?;
+//! let validator = CachedValidator::new(validator);
+//!
+//! let refused = validator.validate("not-a-jwt").await;
+//! assert!(matches!(refused, Err(TokenError::Invalid("malformed token"))));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Failing closed
+//!
+//! Every refusal is [`TokenError::Invalid`](dpop_core::TokenError::Invalid) with a fixed reason
+//! (never the token) and a `tracing` event. When a validator cannot decide (the JWKS or
+//! introspection endpoint is down, times out, answers garbage or with an error status) it
+//! returns [`TokenError::Unavailable`](dpop_core::TokenError::Unavailable): the request is
+//! refused with 503, never let through.
+//!
+//! JSON (token headers and claims, JWK sets, introspection responses) is parsed strictly:
+//! duplicate member names at any depth are refused, as are oversize documents and deep
+//! nesting. Tokens longer than [`MAX_TOKEN_LEN`] bytes are refused before any decoding.
+//!
+//! # Why not `jsonwebtoken`
+//!
+//! `jsonwebtoken` 11 picks its crypto provider at run time and panics at the first
+//! verification ("Could not automatically determine the process-level CryptoProvider") when an
+//! application ends up with both its `aws_lc_rs` and `rust_crypto` features, which cargo's
+//! feature unification does behind your back: a panic reachable from request data. This crate
+//! verifies JWS signatures with [`dpop_core::PublicKey::verify`], whose backend is fixed at
+//! compile time with a priority order and never panics when several are enabled, and checks
+//! the claims itself.
+//!
+//! # Features
+//!
+//! - `aws-lc-rs` (default), `ring`, `rustcrypto`: dpop-core's signature backend (with several,
+//!   aws-lc-rs > ring > rustcrypto). The default algorithm allow-list follows it.
+//! - `fetch` (default): the HTTP client (reqwest with rustls) for
+//!   `JwtValidatorBuilder::jwks_url` and `IntrospectionValidator`. Endpoints must be
+//!   `https`, except plain `http` to a loopback address.
+
+#![forbid(unsafe_code)]
+
+mod cache;
+mod claims;
+#[cfg(feature = "fetch")]
+mod http;
+#[cfg(feature = "fetch")]
+mod introspection;
+mod json;
+mod jwks;
+mod jwt;
+#[cfg(feature = "fetch")]
+mod remote;
+
+use std::fmt;
+
+use dpop_core::Algorithm;
+
+pub use cache::{CachedValidator, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL};
+#[cfg(feature = "fetch")]
+pub use http::{DEFAULT_FETCH_TIMEOUT, MAX_RESPONSE_LEN};
+#[cfg(feature = "fetch")]
+pub use introspection::{IntrospectionValidator, IntrospectionValidatorBuilder};
+pub use jwks::{JwkSet, JwksError, MAX_JWKS_KEYS, MAX_JWKS_LEN};
+pub use jwt::{DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, JwtValidator, JwtValidatorBuilder, MAX_TOKEN_LEN};
+#[cfg(feature = "fetch")]
+pub use remote::{DEFAULT_JWKS_MAX_AGE, DEFAULT_REFETCH_INTERVAL};
+
+/// A validator configuration that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The issuer is empty.
+    EmptyIssuer,
+    /// The audience is empty.
+    EmptyAudience,
+    /// Neither [`keys`](JwtValidatorBuilder::keys) nor `jwks_url` was given.
+    NoKeySource,
+    /// Both [`keys`](JwtValidatorBuilder::keys) and `jwks_url` were given.
+    ConflictingKeySources,
+    /// The static key set has no usable signing key.
+    EmptyKeySet,
+    /// The algorithm list is empty.
+    NoAlgorithms,
+    /// The compiled crypto backend cannot verify this algorithm.
+    UnsupportedAlgorithm(Algorithm),
+    /// The endpoint URL does not parse, has credentials in it, or is not `http(s)`.
+    InvalidUrl,
+    /// The endpoint URL is plain `http` to a host that is not a loopback address.
+    InsecureUrl,
+    /// The introspection client id is empty or the credentials cannot form a header.
+    MissingCredentials,
+    /// The HTTP client could not be built.
+    HttpClient(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptyIssuer => f.write_str("the issuer is empty"),
+            Self::EmptyAudience => f.write_str("the audience is empty"),
+            Self::NoKeySource => f.write_str("no key source: give keys or a JWKS URL"),
+            Self::ConflictingKeySources => f.write_str("give either static keys or a JWKS URL, not both"),
+            Self::EmptyKeySet => f.write_str("the key set has no usable signing key"),
+            Self::NoAlgorithms => f.write_str("the algorithm list is empty"),
+            Self::UnsupportedAlgorithm(alg) => {
+                write!(f, "the {} crypto backend cannot verify {alg}", dpop_core::crypto_backend())
+            }
+            Self::InvalidUrl => f.write_str("the endpoint URL is not a valid http(s) URL"),
+            Self::InsecureUrl => f.write_str("the endpoint URL must be https (plain http only to loopback)"),
+            Self::MissingCredentials => f.write_str("invalid introspection client credentials"),
+            Self::HttpClient(why) => write!(f, "cannot build the HTTP client: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

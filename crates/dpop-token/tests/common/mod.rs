@@ -1,0 +1,210 @@
+//! Shared fixtures: an authorization server key, token factory, and a tiny HTTP server on
+//! 127.0.0.1 for JWKS and introspection.
+#![allow(dead_code, unreachable_pub)]
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dpop_core::{DpopKey, TokenClaims, TokenError};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The clock every fixture is made and checked at.
+pub const NOW: u64 = 1_700_000_000;
+pub const ISSUER: &str = "https://as.example.com";
+pub const AUDIENCE: &str = "https://mcp.example.com/mcp";
+pub const KID: &str = "as-key-1";
+
+/// An authorization server signing key with its `kid`.
+pub struct AsKey {
+    pub key: DpopKey,
+    pub kid: String,
+}
+
+impl AsKey {
+    pub fn new(kid: &str) -> Self {
+        Self { key: DpopKey::generate().unwrap(), kid: kid.to_owned() }
+    }
+
+    /// The public JWK with `kid`, `use` and `alg`, as an AS publishes it.
+    pub fn jwk(&self) -> Value {
+        let mut jwk = self.key.public_jwk();
+        jwk["kid"] = json!(self.kid);
+        jwk["use"] = json!("sig");
+        jwk["alg"] = json!("ES256");
+        jwk
+    }
+
+    /// The standard header for this key.
+    pub fn header(&self) -> Value {
+        json!({"alg": "ES256", "typ": "at+jwt", "kid": self.kid})
+    }
+
+    /// Signs `claims` with the standard header.
+    pub fn token(&self, claims: &Value) -> String {
+        self.sign(&self.header(), claims)
+    }
+
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        self.key.sign_jws(&header.to_string(), &claims.to_string()).unwrap()
+    }
+
+    /// Signs raw JSON texts (for duplicate members).
+    pub fn sign_raw(&self, header: &str, claims: &str) -> String {
+        self.key.sign_jws(header, claims).unwrap()
+    }
+}
+
+/// `{"keys":[...]}` of these keys.
+pub fn jwks(keys: &[&AsKey]) -> String {
+    let keys: Vec<Value> = keys.iter().map(|key| key.jwk()).collect();
+    json!({ "keys": keys }).to_string()
+}
+
+/// Claims of a valid DPoP-bound RFC 9068 token at [`NOW`].
+pub fn claims(jkt: &str) -> Value {
+    json!({
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "user-42",
+        "client_id": "mcp-client",
+        "scope": "mcp:tools mcp:resources",
+        "iat": NOW - 10,
+        "nbf": NOW - 10,
+        "exp": NOW + 3600,
+        "jti": "token-1",
+        "cnf": { "jkt": jkt },
+    })
+}
+
+/// The `Invalid` reason, or a panic naming what came instead.
+pub fn invalid_reason(result: Result<TokenClaims, TokenError>) -> &'static str {
+    match result {
+        Err(TokenError::Invalid(why)) => why,
+        Err(TokenError::Unavailable(cause)) => panic!("expected Invalid, got Unavailable: {cause}"),
+        Ok(claims) => panic!("expected Invalid, got Ok: {claims:?}"),
+        Err(other) => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+/// Asserts `Unavailable`; returns its message.
+pub fn unavailable_cause(result: Result<TokenClaims, TokenError>) -> String {
+    match result {
+        Err(TokenError::Unavailable(cause)) => cause.to_string(),
+        Err(TokenError::Invalid(why)) => panic!("expected Unavailable, got Invalid({why})"),
+        Ok(claims) => panic!("expected Unavailable, got Ok: {claims:?}"),
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+/// A test HTTP server on 127.0.0.1 that stops when told (or dropped).
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(router: axum::Router) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self { addr, stop: Some(stop), task: Some(task) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops accepting and waits until the listener is closed and open connections are done.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestServer").field("addr", &self.addr).finish()
+    }
+}
+
+/// A local address nothing listens on.
+pub async fn closed_port_url(path: &str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}{path}")
+}
+
+/// What a JWKS endpoint serves, changeable during a test, and how often it was asked.
+#[derive(Clone, Default)]
+pub struct JwksEndpoint {
+    pub body: Arc<Mutex<String>>,
+    pub status: Arc<Mutex<u16>>,
+    pub delay_ms: Arc<AtomicUsize>,
+    pub requests: Arc<AtomicUsize>,
+}
+
+impl JwksEndpoint {
+    pub fn new(body: String) -> Self {
+        Self { body: Arc::new(Mutex::new(body)), status: Arc::new(Mutex::new(200)), ..Self::default() }
+    }
+
+    pub fn set_body(&self, body: String) {
+        *self.body.lock().unwrap() = body;
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    pub async fn serve(&self) -> TestServer {
+        let endpoint = self.clone();
+        let router = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let endpoint = endpoint.clone();
+                async move {
+                    endpoint.requests.fetch_add(1, Ordering::SeqCst);
+                    let delay = endpoint.delay_ms.load(Ordering::SeqCst);
+                    if delay > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(delay as u64)).await;
+                    }
+                    let status = *endpoint.status.lock().unwrap();
+                    let body = endpoint.body.lock().unwrap().clone();
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        body,
+                    )
+                }
+            }),
+        );
+        TestServer::start(router).await
+    }
+}
