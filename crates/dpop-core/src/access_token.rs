@@ -56,10 +56,17 @@ impl TokenClaims {
             audience,
             client_id: text("client_id"),
             scopes,
-            expires_at: raw.get("exp").and_then(Value::as_u64),
+            expires_at: raw.get("exp").and_then(numeric_date),
             cnf_jkt,
             raw,
         }
+    }
+
+    /// Whether the token carries a confirmation (`cnf`) at all: a bound token, even when the
+    /// binding is not one this library reads. Such a token is never accepted as Bearer.
+    #[must_use]
+    pub fn is_bound(&self) -> bool {
+        self.cnf_jkt.is_some() || self.raw.contains_key("cnf")
     }
 
     /// Whether the token grants `scope`.
@@ -67,6 +74,16 @@ impl TokenClaims {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|granted| granted == scope)
     }
+}
+
+/// A NumericDate (RFC 7519 §2): seconds, possibly fractional; negative or non-finite is none.
+fn numeric_date(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let seconds = value.as_f64()?;
+        // Truncation is the point: NumericDate fractions are below the resolution we check.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        (0.0..1.0e19).contains(&seconds).then_some(seconds as u64)
+    })
 }
 
 /// Why a token was not accepted.

@@ -71,7 +71,7 @@ mod target;
 mod token;
 mod verifier;
 
-pub use access_token::{TokenClaims, TokenError, TokenValidator};
+pub use access_token::{TokenClaims, TokenError, TokenFuture, TokenValidator};
 pub use algorithm::{Algorithm, AlgorithmSet};
 pub use authorization::{Credentials, parse_authorization};
 pub use challenge::{Challenge, ErrorScheme, quoted_string, www_authenticate};

@@ -116,6 +116,24 @@ async fn a_bound_token_as_bearer_is_a_downgrade() {
     assert!(rejection.www_authenticate().unwrap().starts_with(r#"Bearer error="invalid_token""#));
 }
 
+fn unreadable_binding() -> Result<TokenClaims, TokenError> {
+    Ok(claims(json!({"sub": "alice", "cnf": {"jkt": 42}})))
+}
+
+#[tokio::test]
+async fn a_token_with_an_unreadable_cnf_is_still_bound_for_bearer() {
+    let (guard, _) = guard(unreadable_binding, true);
+    let rejection = send(&guard, "Bearer tok", None).await.unwrap_err();
+    assert_eq!(rejection.error(), Some(&DpopError::BoundTokenAsBearer));
+}
+
+#[test]
+fn fractional_exp_is_a_numeric_date() {
+    assert_eq!(claims(json!({"exp": 1700000000.75})).expires_at, Some(1_700_000_000));
+    assert_eq!(claims(json!({"exp": -5})).expires_at, None);
+    assert_eq!(claims(json!({"exp": "soon"})).expires_at, None);
+}
+
 #[tokio::test]
 async fn an_unbound_token_as_bearer_passes_in_mixed_mode() {
     let (guard, _) = guard(unbound, true);
