@@ -102,6 +102,9 @@ impl<S: ReplayStore + ?Sized> ReplayStore for Arc<S> {
     }
 }
 
+/// Expired entries removed per insert; more than one, so removal outpaces insertion.
+const EXPIRED_PER_INSERT: usize = 16;
+
 /// Default number of live entries an [`InMemoryReplayStore`] holds.
 pub const DEFAULT_CAPACITY: usize = 1_000_000;
 /// Default number of live entries one client key may hold.
@@ -160,9 +163,21 @@ impl InMemoryReplayStore {
     }
 
     fn insert(&self, key: &ReplayKey, ttl: Duration) -> Result<Insertion, ReplayStoreError> {
+        let now = self.inner.clock.now();
+        // A few per insert keep pace with expiry (entries expire in the order they came) without
+        // ever stalling one request on a long backlog; only a refusal pays for a full sweep.
+        self.inner.remove_expired(now, EXPIRED_PER_INSERT);
+        match self.try_insert(key, ttl, now) {
+            Err(ReplayStoreError::Full | ReplayStoreError::QuotaExceeded) => {
+                self.inner.remove_expired(now, usize::MAX);
+                self.try_insert(key, ttl, now)
+            }
+            outcome => outcome,
+        }
+    }
+
+    fn try_insert(&self, key: &ReplayKey, ttl: Duration, now: u64) -> Result<Insertion, ReplayStoreError> {
         let inner = &*self.inner;
-        let now = inner.clock.now();
-        inner.remove_expired(now);
 
         let proof = truncate16(key.proof_id());
         if inner.entries.contains_key(&proof) {
@@ -207,9 +222,11 @@ impl InMemoryReplayStore {
 }
 
 impl Inner {
-    fn remove_expired(&self, now: u64) {
+    /// Removes up to `limit` expired entries, oldest first.
+    fn remove_expired(&self, now: u64, limit: usize) {
         let mut queue = self.lock_expiry();
-        while let Some(&(expires, proof)) = queue.front() {
+        for _ in 0..limit {
+            let Some(&(expires, proof)) = queue.front() else { break };
             if expires > now {
                 break;
             }

@@ -201,6 +201,15 @@ async fn too_many_claims_are_rejected() {
     rejects(&f, &proof, DpopError::TooManyMembers("claims")).await;
 }
 
+#[tokio::test]
+async fn deeply_nested_json_is_rejected_without_recursing_unboundedly() {
+    let f = Fixture::new();
+    // serde_json stops at depth 128; the proof stays under the size limit.
+    let nested = format!("{}1{}", "[".repeat(1000), "]".repeat(1000));
+    let claims = f.claims_text().replacen('{', &format!("{{\"deep\":{nested},"), 1);
+    rejects(&f, &f.raw(&f.header_text(), &claims), DpopError::MalformedProof("claims")).await;
+}
+
 // --- §4.3 check 3: required claims with the right JSON types ---
 
 #[tokio::test]

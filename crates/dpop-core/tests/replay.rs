@@ -62,6 +62,25 @@ async fn expiry_frees_entries() {
 }
 
 #[tokio::test]
+async fn a_backlog_of_expired_entries_leaves_a_few_per_insert_and_all_before_a_refusal() {
+    let clock = ManualClock::at(NOW);
+    let store = InMemoryReplayStore::builder().capacity(100).per_key_quota(1000).clock(clock.clone()).build();
+    for i in 0..100 {
+        store.insert_if_absent(key(&format!("old-{i}")), TTL).await.unwrap();
+    }
+    clock.advance(TTL.as_secs());
+    // One insert removes a bounded number of the 100 expired entries, not all of them...
+    store.insert_if_absent(key("new-0"), TTL).await.unwrap();
+    assert!(store.len() > 50, "{}", store.len());
+    // ...and a full store sweeps every expired entry before it would refuse.
+    for i in 1..100 {
+        store.insert_if_absent(key(&format!("new-{i}")), TTL).await.unwrap();
+    }
+    assert_eq!(store.len(), 100);
+    assert!(matches!(store.insert_if_absent(key("one-too-many"), TTL).await, Err(ReplayStoreError::Full)));
+}
+
+#[tokio::test]
 async fn one_key_cannot_exhaust_the_store_for_others() {
     let store = InMemoryReplayStore::builder().capacity(100).per_key_quota(2).build();
     let flooder = dpop_core::Thumbprint::from_bytes([7; 32]);
