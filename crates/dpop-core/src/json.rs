@@ -64,9 +64,82 @@ pub(crate) fn nested_object<'de, T: JsonObject<'de>, A: MapAccess<'de>>(
     map.next_value_seed(ObjectSeed::<T>::new(rejection, what))
 }
 
-/// Skips the value of an unknown member.
-pub(crate) fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
-    map.next_value::<IgnoredAny>().map(|_| ())
+/// Skips the value of an unknown member, refusing nesting deeper than [`MAX_DEPTH`].
+pub(crate) fn skip<'de, A: MapAccess<'de>>(map: &mut A, rejection: &Rejection) -> Result<(), A::Error> {
+    map.next_value_seed(Skip { depth: 1, rejection })
+}
+
+/// The deepest nesting of arrays and objects an unknown member may have: proofs need none.
+pub(crate) const MAX_DEPTH: usize = 16;
+
+/// Skips any JSON value, counting depth (serde_json's own skipping does not limit it).
+#[derive(Clone, Copy)]
+struct Skip<'r> {
+    depth: usize,
+    rejection: &'r Rejection,
+}
+
+impl Skip<'_> {
+    fn deeper<E: de::Error>(self) -> Result<Self, E> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.rejection.reject(DpopError::MalformedProof("JSON nesting depth")));
+        }
+        Ok(Self { depth: self.depth + 1, rejection: self.rejection })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Skip<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads a string member; any other JSON type is [`DpopError::InvalidMember`].

@@ -209,9 +209,9 @@ impl<'de> JsonObject<'de> for JwkMembers<'de> {
             // RFC 7518 §6.2.2, §6.3.2, §6.4.1, RFC 8037 §2: private or symmetric key material.
             "d" | "p" | "q" | "dp" | "dq" | "qi" | "oth" | "k" => {
                 self.has_private_member = true;
-                return json::skip(map);
+                return json::skip(map, rejection);
             }
-            _ => return json::skip(map),
+            _ => return json::skip(map, rejection),
         };
         *slot = Some(json::string(map, rejection, jwk_member_name(name))?);
         Ok(())

@@ -63,13 +63,13 @@ impl<'de> JsonObject<'de> for ProofHeader<'de> {
             "jwk" => self.jwk = Some(json::nested_object(map, rejection, "jwk")?),
             "crit" => {
                 self.has_crit = true;
-                json::skip(map)?;
+                json::skip(map, rejection)?;
             }
             "jku" | "x5u" | "x5c" => {
                 self.has_external_key = true;
-                json::skip(map)?;
+                json::skip(map, rejection)?;
             }
-            _ => json::skip(map)?,
+            _ => json::skip(map, rejection)?,
         }
         Ok(())
     }
@@ -95,7 +95,7 @@ impl<'de> JsonObject<'de> for ProofClaims<'de> {
             "iat" => self.iat = Some(json::numeric_date(map, rejection, "iat")?),
             "ath" => self.ath = Some(json::string(map, rejection, "ath")?),
             "nonce" => self.nonce = Some(json::string(map, rejection, "nonce")?),
-            _ => json::skip(map)?,
+            _ => json::skip(map, rejection)?,
         }
         Ok(())
     }

@@ -204,10 +204,16 @@ async fn too_many_claims_are_rejected() {
 #[tokio::test]
 async fn deeply_nested_json_is_rejected_without_recursing_unboundedly() {
     let f = Fixture::new();
-    // serde_json stops at depth 128; the proof stays under the size limit.
-    let nested = format!("{}1{}", "[".repeat(1000), "]".repeat(1000));
-    let claims = f.claims_text().replacen('{', &format!("{{\"deep\":{nested},"), 1);
-    rejects(&f, &f.raw(&f.header_text(), &claims), DpopError::MalformedProof("claims")).await;
+    // Skipping unknown members counts depth: 16 levels pass, 17 do not.
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let deep = f.claims_text().replacen('{', &format!("{{\"deep\":{},", nested(1000)), 1);
+    rejects(&f, &f.raw(&f.header_text(), &deep), DpopError::MalformedProof("JSON nesting depth")).await;
+    let too_deep = f.claims_text().replacen('{', &format!("{{\"deep\":{},", nested(17)), 1);
+    rejects(&f, &f.raw(&f.header_text(), &too_deep), DpopError::MalformedProof("JSON nesting depth")).await;
+    let objects = f.header_text().replacen('{', &format!("{{\"x\":{}1{},", "{\"a\":".repeat(17), "}".repeat(17)), 1);
+    rejects(&f, &f.raw(&objects, &f.claims_text()), DpopError::MalformedProof("JSON nesting depth")).await;
+    let fine = f.claims_text().replacen('{', &format!("{{\"deep\":{},", nested(16)), 1);
+    f.verify(&f.raw(&f.header_text(), &fine)).await.unwrap();
 }
 
 // --- §4.3 check 3: required claims with the right JSON types ---
