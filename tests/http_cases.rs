@@ -7,10 +7,11 @@ mod support;
 
 use dpop_guard::DpopGuard;
 use serde_json::json;
-use support::{Client, Framework, RawRequest, TOKEN, send};
+use support::cases::Case;
+use support::{Client, Framework, RawRequest, TOKEN};
 
 /// Which guard the servers of a group of cases run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Profile {
     /// `DpopGuard::new()`: DPoP only, target URI from the request's `Host`.
     Default,
@@ -35,16 +36,6 @@ impl Profile {
     }
 }
 
-struct Case {
-    name: &'static str,
-    profile: Profile,
-    /// The requests to send; every one before the last must succeed (2xx).
-    requests: fn(&Client) -> Vec<RawRequest>,
-    status: u16,
-    challenge: Option<&'static str>,
-    handler_runs: bool,
-}
-
 const NO_CREDENTIALS: &str = r#"DPoP algs="ES256""#;
 
 fn one(request: RawRequest) -> Vec<RawRequest> {
@@ -55,7 +46,7 @@ fn now() -> i64 {
     i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap()
 }
 
-const CASES: &[Case] = &[
+const CASES: &[Case<Profile>] = &[
     // --- credentials ---
     Case {
         name: "no credentials: challenge without error (Figure 15)",
@@ -666,73 +657,10 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// Runs every case against a fresh server of `framework` per profile; returns the failures.
-async fn run_cases(framework: Framework) -> Vec<String> {
-    let mut failures = Vec::new();
-    for profile in [Profile::Default, Profile::PublicOrigin, Profile::TrustedForwarding, Profile::Mixed] {
-        let server = framework.start(profile.guard()).await;
-        for case in CASES.iter().filter(|case| matches!((case.profile, profile), (a, b) if std::mem::discriminant(&a) == std::mem::discriminant(&b))) {
-            let client = Client::new(server.base());
-            let requests = (case.requests)(&client);
-            let Some((last, before)) = requests.split_last() else { continue };
-            let mut prepared = true;
-            for request in before {
-                let response = send(server.addr, request).await;
-                if !(200..300).contains(&response.status) {
-                    failures.push(format!("{framework:?} / {}: preparatory request got {}", case.name, response.status));
-                    prepared = false;
-                }
-            }
-            if !prepared {
-                continue;
-            }
-            let runs_before = server.handler_runs();
-            let response = send(server.addr, last).await;
-            let ran = server.handler_runs() > runs_before;
-            let challenges = response.all("www-authenticate");
-            let challenge = match challenges.as_slice() {
-                [] => None,
-                [one] => Some(*one),
-                many => {
-                    failures.push(format!("{framework:?} / {}: {} WWW-Authenticate fields", case.name, many.len()));
-                    continue;
-                }
-            };
-            if response.status != case.status || challenge != case.challenge || ran != case.handler_runs {
-                failures.push(format!(
-                    "{framework:?} / {}:\n    expected {} {:?} handler_runs={}\n    got      {} {:?} handler_runs={} body={}",
-                    case.name, case.status, case.challenge, case.handler_runs, response.status, challenge, ran, response.body
-                ));
-            }
-            if response.status >= 400 {
-                check_rejection_shape(framework, case.name, &response, &mut failures);
-            }
-        }
-    }
-    failures
-}
-
-/// Every rejection: `Cache-Control: no-store` and a JSON `{error, error_description}` body.
-fn check_rejection_shape(
-    framework: Framework,
-    name: &str,
-    response: &support::RawResponse,
-    failures: &mut Vec<String>,
-) {
-    if response.all("cache-control") != ["no-store"] {
-        failures.push(format!("{framework:?} / {name}: cache-control {:?}", response.all("cache-control")));
-    }
-    let body: Result<serde_json::Value, _> = serde_json::from_str(&response.body);
-    let well_formed = body.as_ref().is_ok_and(|b| b["error"].is_string() && b["error_description"].is_string());
-    if !well_formed {
-        failures.push(format!("{framework:?} / {name}: body is not the JSON error document: {}", response.body));
-    }
-}
-
 async fn assert_cases(framework: Framework) {
     assert!(CASES.len() >= 40, "the table has {} cases", CASES.len());
-    let failures = run_cases(framework).await;
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    let profiles = [Profile::Default, Profile::PublicOrigin, Profile::TrustedForwarding, Profile::Mixed];
+    support::cases::assert_cases(framework, &profiles, Profile::guard, CASES).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

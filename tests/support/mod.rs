@@ -1,6 +1,8 @@
 //! Real servers (tower on hyper, axum, actix-web) built the same way from one `DpopGuard`, and a
 //! raw HTTP/1.1 client that can send anything: repeated fields, odd bytes, any `Host`.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+pub mod cases;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

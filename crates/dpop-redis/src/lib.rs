@@ -48,10 +48,10 @@
 //!
 //! The store talks over one multiplexed connection ([`redis::aio::ConnectionManager`]) shared
 //! by all clones of the store; concurrent operations are pipelined on it. When Redis is down or
-//! the connection breaks, operations fail within the timeout (at once, for an error that is
-//! already known) and the connection is re-established in the background with a short
-//! exponential backoff (at most one second between attempts); the store recovers by itself
-//! once Redis answers again.
+//! the connection breaks, every operation fails within the timeout: during an outage each one
+//! waits on the shared reconnection attempt (a short exponential backoff, at most one second
+//! between attempts), so it usually takes the whole timeout and is reported as a timeout. The
+//! store recovers by itself once Redis answers again.
 //!
 //! A connection can also die silently (a network partition, a stateful firewall that forgot
 //! it, a hung server): requests then time out without any error, and the connection manager
