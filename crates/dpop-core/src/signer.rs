@@ -186,7 +186,8 @@ impl<'a> ProofBuilder<'a> {
         let mut claims = Map::new();
         claims.insert("jti".into(), Value::String(jti));
         claims.insert("htm".into(), self.method.into());
-        claims.insert("htu".into(), self.url.into());
+        // RFC 9449 §4.2: the target URI without query and fragment.
+        claims.insert("htu".into(), crate::htu::without_query(self.url).into());
         claims.insert("iat".into(), iat.into());
         if let Some(token) = self.access_token {
             claims.insert("ath".into(), access_token_hash(token).into());

@@ -57,3 +57,10 @@ fn default_jtis_are_unique() {
     assert_ne!(a["jti"], b["jti"]);
     assert!(a["jti"].as_str().unwrap().len() >= 22);
 }
+
+#[test]
+fn htu_leaves_out_query_and_fragment() {
+    let key = DpopKey::generate().unwrap();
+    let claims = key.proof("GET", "https://mcp.example.com/mcp?session=1#top").claims().unwrap();
+    assert_eq!(claims["htu"], "https://mcp.example.com/mcp");
+}

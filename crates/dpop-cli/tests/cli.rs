@@ -1,0 +1,498 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+//! Runs the real `dpop` binary: stdout, stderr and exit codes.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// RFC 9449 §7.1 Figure 13: resource request proof with `ath`, iat 1562262618.
+const RFC_FIGURE_13: &str = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiJlMWozVl9iS2ljOC1MQUVCIiwiaHRtIjoiR0VUIiwiaHR1IjoiaHR0cHM6Ly9yZXNvdXJjZS5leGFtcGxlLm9yZy9wcm90ZWN0ZWRyZXNvdXJjZSIsImlhdCI6MTU2MjI2MjYxOCwiYXRoIjoiZlVIeU8ycjJaM0RaNTNFc05yV0JiMHhXWG9hTnk1OUlpS0NBcWtzbVFFbyJ9.2oW9RP35yRqzhrtNP86L-Ey71EOptxRimPPToA1plemAgR6pxHF8y6-yqyVnmcw6Fy1dqd-jfxSYoMxhAJpLjA";
+const RFC_FIGURE_13_URL: &str = "https://resource.example.org/protectedresource";
+/// The opaque access token of RFC 9449 Figures 6 and 13.
+const RFC_ACCESS_TOKEN: &str = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU";
+/// RFC 9449 Figures 4 and 14: the example public key, and its thumbprint (§6.1).
+const RFC_JWK: &str = r#"{"kty":"EC","x":"l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs","y":"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA","crv":"P-256"}"#;
+const RFC_JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+
+const URL: &str = "https://mcp.example.com/mcp";
+const TOKEN: &str = "an-access-token";
+
+/// Every check `DpopVerifier::inspect` reports, by name.
+const PASSING_CHECKS: [&str; 15] = [
+    "size",
+    "one compact JWS",
+    "header is a strict JSON object",
+    "typ is dpop+jwt",
+    "alg is allowed",
+    "no crit",
+    "jwk is public and fits alg",
+    "claims are a strict JSON object",
+    "jti, htm, htu, iat present",
+    "jti length",
+    "htm is the method",
+    "htu is the target URI",
+    "iat within the window",
+    "ath is the token hash",
+    "signature",
+];
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("dpop-cli-test-{}-{nanos}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The result of one run.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        let run = Self {
+            code: output.status.code().expect("dpop was killed by a signal"),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        };
+        assert!(!run.stderr.contains("panicked"), "dpop panicked: {}", run.stderr);
+        run
+    }
+}
+
+fn dpop(args: &[&str]) -> Run {
+    dpop_with_stdin(args, "")
+}
+
+fn dpop_with_stdin(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dpop"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A child that exits without reading (a usage error) closes the pipe: not a test failure.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap().into()
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Generates a key in `dir`; returns the private key path and the printed thumbprint.
+fn keygen(dir: &TempDir) -> (PathBuf, String) {
+    let key = dir.path("key.json");
+    let run = dpop(&["keygen", "--out", path_str(&key)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (key, run.stdout.trim().to_owned())
+}
+
+/// The check lines (`✓ name`, `✗ name`, `– name`) of an inspect report.
+fn check_lines(report: &str) -> Vec<&str> {
+    report.lines().map(str::trim_start).filter(|line| line.starts_with(['✓', '✗', '–'])).collect()
+}
+
+fn failed_checks(report: &str) -> Vec<&str> {
+    check_lines(report).into_iter().filter(|line| line.starts_with('✗')).collect()
+}
+
+fn assert_every_check_passed(report: &str) {
+    for check in PASSING_CHECKS {
+        let passed = format!("✓ {check} ");
+        assert!(check_lines(report).iter().any(|line| line.starts_with(&passed)), "{check} did not pass:\n{report}");
+    }
+    let not_passed: Vec<&str> = check_lines(report).into_iter().filter(|line| !line.starts_with('✓')).collect();
+    assert_eq!(not_passed.len(), 2, "{report}");
+    assert!(not_passed[0].starts_with("– server nonce") && not_passed[0].contains("not applicable"), "{report}");
+    assert!(not_passed[1].starts_with("– not replayed") && not_passed[1].contains("not applicable"), "{report}");
+    assert!(report.contains("result: passed"), "{report}");
+}
+
+// --- keygen ---
+
+#[test]
+fn keygen_writes_both_files_and_prints_the_thumbprint() {
+    let dir = TempDir::new();
+    let (key, printed) = keygen(&dir);
+    assert_eq!(printed.len(), 43, "{printed}");
+
+    let public = dir.path("key.pub.json");
+    let public_jwk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&public).unwrap()).unwrap();
+    assert_eq!(public_jwk["kty"], "EC");
+    assert_eq!(public_jwk["crv"], "P-256");
+    assert!(public_jwk.get("d").is_none());
+    let private_jwk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
+    assert!(private_jwk["d"].is_string());
+    assert_eq!(private_jwk["x"], public_jwk["x"]);
+
+    let run = dpop(&["thumbprint", path_str(&public)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), printed);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+}
+
+#[test]
+fn keygen_refuses_to_overwrite_without_force() {
+    let dir = TempDir::new();
+    let (key, first) = keygen(&dir);
+    let before = std::fs::read_to_string(&key).unwrap();
+
+    let run = dpop(&["keygen", "--out", path_str(&key)]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("already exists") && run.stderr.contains("--force"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), before);
+
+    // --force overwrites, and resets a loosened mode to 0600.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let run = dpop(&["keygen", "--out", path_str(&key), "--force"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_ne!(run.stdout.trim(), first);
+    assert_ne!(std::fs::read_to_string(&key).unwrap(), before);
+    assert_eq!(dpop(&["thumbprint", path_str(&dir.path("key.pub.json"))]).stdout, run.stdout);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn keygen_checks_the_public_file_before_writing_anything() {
+    let dir = TempDir::new();
+    let (private, public) = (dir.path("a.json"), dir.path("b.json"));
+    std::fs::write(&public, "keep").unwrap();
+    let run = dpop(&["keygen", "--out", path_str(&private), "--public-out", path_str(&public)]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("b.json") && run.stderr.contains("already exists"), "{}", run.stderr);
+    assert!(!private.exists());
+    assert_eq!(std::fs::read_to_string(&public).unwrap(), "keep");
+
+    let run = dpop(&["keygen", "--out", path_str(&private), "--public-out", path_str(&private)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn keygen_public_out_and_private_thumbprint() {
+    let dir = TempDir::new();
+    let (private, public) = (dir.path("client"), dir.path("elsewhere.jwk"));
+    let run = dpop(&["keygen", "--out", path_str(&private), "--public-out", path_str(&public)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(public.exists());
+    assert!(!dir.path("client.pub.json").exists());
+    assert_eq!(dpop(&["thumbprint", path_str(&public)]).stdout, run.stdout);
+
+    // A private JWK gives the thumbprint of its public part, and says so.
+    let from_private = dpop(&["thumbprint", path_str(&private)]);
+    assert_eq!(from_private.code, 0, "{}", from_private.stderr);
+    assert_eq!(from_private.stdout, run.stdout);
+    assert!(from_private.stderr.contains("private key"), "{}", from_private.stderr);
+}
+
+// --- proof and inspect ---
+
+#[test]
+fn proof_then_inspect_round_trip() {
+    let dir = TempDir::new();
+    let (key, jkt) = keygen(&dir);
+    let run = dpop(&["proof", "--method", "POST", "--url", URL, "--key", path_str(&key), "--token", TOKEN]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    // Only the compact JWS, on one line.
+    assert_eq!(run.stdout.lines().count(), 1);
+    let proof = run.stdout.trim();
+    assert_eq!(proof.split('.').count(), 3, "{proof}");
+
+    let ok = dpop(&["inspect", proof, "--method", "POST", "--url", URL, "--token", TOKEN]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert_every_check_passed(&ok.stdout);
+    assert!(ok.stdout.contains(&format!("jkt: {jkt}")), "{}", ok.stdout);
+    assert!(ok.stdout.contains("\"htm\": \"POST\""), "{}", ok.stdout);
+    assert!(ok.stdout.contains("\"typ\": \"dpop+jwt\""), "{}", ok.stdout);
+
+    let wrong_method = dpop(&["inspect", proof, "--method", "GET", "--url", URL, "--token", TOKEN]);
+    assert_eq!(wrong_method.code, 1);
+    let failed = failed_checks(&wrong_method.stdout);
+    assert_eq!(failed.len(), 1, "{}", wrong_method.stdout);
+    assert!(failed[0].starts_with("✗ htm is the method"), "{}", wrong_method.stdout);
+    assert!(wrong_method.stdout.contains("invalid_dpop_proof: DPoP proof `htm` does not match the request method"));
+    assert!(wrong_method.stdout.contains("result: FAILED"));
+
+    let wrong_token = dpop(&["inspect", proof, "--method", "POST", "--url", URL, "--token", "another-token"]);
+    assert_eq!(wrong_token.code, 1);
+    let failed = failed_checks(&wrong_token.stdout);
+    assert_eq!(failed.len(), 1, "{}", wrong_token.stdout);
+    assert!(failed[0].starts_with("✗ ath is the token hash"), "{}", wrong_token.stdout);
+    assert!(wrong_token.stdout.contains("DPoP proof `ath` does not match the access token"));
+}
+
+#[test]
+fn proof_options_end_up_in_the_claims() {
+    let dir = TempDir::new();
+    let (key, _) = keygen(&dir);
+    let run = dpop(&[
+        "proof",
+        "--method",
+        "GET",
+        "--url",
+        "https://mcp.example.com/mcp?page=2#top",
+        "--key",
+        path_str(&key),
+        "--nonce",
+        "server-nonce",
+        "--iat",
+        "1700000000",
+        "--jti",
+        "my-jti",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // RFC 9449 §4.2: htu carries no query or fragment.
+    assert!(run.stderr.contains("query and fragment"), "{}", run.stderr);
+    let proof = run.stdout.trim();
+
+    // Read from stdin, with the trailing newline a shell pipe adds.
+    let report =
+        dpop_with_stdin(&["inspect", "-", "--method", "GET", "--url", URL, "--now", "1700000000"], &run.stdout);
+    assert_eq!(report.code, 0, "{}", report.stdout);
+    for claim in [
+        r#""nonce": "server-nonce""#,
+        r#""iat": 1700000000"#,
+        r#""jti": "my-jti""#,
+        r#""htu": "https://mcp.example.com/mcp""#,
+    ] {
+        assert!(report.stdout.contains(claim), "{claim} missing:\n{}", report.stdout);
+    }
+    assert!(!report.stdout.contains("\"ath\""), "{}", report.stdout);
+
+    // The same proof 301 s later is too old, and the report says where iat stands.
+    let late = dpop(&["inspect", proof, "--now", "1700000301"]);
+    assert_eq!(late.code, 1);
+    assert!(late.stdout.contains("301 s before now"), "{}", late.stdout);
+    assert!(failed_checks(&late.stdout)[0].starts_with("✗ iat within the window"));
+    // ...unless the window is widened.
+    assert_eq!(dpop(&["inspect", proof, "--now", "1700000301", "--max-age", "400"]).code, 0);
+    assert_eq!(dpop(&["inspect", proof, "--now", "1699999000", "--max-skew", "1000"]).code, 0);
+    assert_eq!(dpop(&["inspect", proof, "--now", "1699999000"]).code, 1);
+}
+
+#[test]
+fn inspect_rfc_9449_figure_13() {
+    let args = |now: &'static str| {
+        [
+            "inspect",
+            RFC_FIGURE_13,
+            "--method",
+            "GET",
+            "--url",
+            RFC_FIGURE_13_URL,
+            "--token",
+            RFC_ACCESS_TOKEN,
+            "--now",
+            now,
+        ]
+    };
+    let run = dpop(&args("1562262619"));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_every_check_passed(&run.stdout);
+    assert!(run.stdout.contains(&format!("jkt: {RFC_JKT}")), "{}", run.stdout);
+    assert!(run.stdout.contains("iat: 1562262618 = 2019-07-04T17:50:18Z, 1 s before now"), "{}", run.stdout);
+
+    // The last second of the default 300 s window...
+    assert_eq!(dpop(&args("1562262918")).code, 0);
+    // ...and past it.
+    let run = dpop(&args("1562262920"));
+    assert_eq!(run.code, 1);
+    let failed = failed_checks(&run.stdout);
+    assert_eq!(failed.len(), 1, "{}", run.stdout);
+    assert!(failed[0].starts_with("✗ iat within the window"), "{}", run.stdout);
+    assert!(run.stdout.contains("DPoP proof `iat` is too old"), "{}", run.stdout);
+}
+
+#[test]
+fn inspect_without_a_request_and_with_other_algorithms() {
+    let run = dpop(&["inspect", RFC_FIGURE_13, "--now", "1562262619"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("– htm is the method"), "{}", run.stdout);
+    assert!(run.stdout.contains("not applicable: no request given"), "{}", run.stdout);
+
+    // ES256 outside the allow-list.
+    let run = dpop(&["inspect", RFC_FIGURE_13, "--now", "1562262619", "--algs", "EdDSA"]);
+    if dpop_core::Algorithm::EdDSA.is_supported() {
+        assert_eq!(run.code, 1);
+        assert!(failed_checks(&run.stdout)[0].starts_with("✗ alg is allowed"), "{}", run.stdout);
+        assert!(run.stdout.contains("`alg` ES256 is not allowed"), "{}", run.stdout);
+        let run = dpop(&["inspect", RFC_FIGURE_13, "--now", "1562262619", "--algs", "EdDSA,ES256"]);
+        assert_eq!(run.code, 0, "{}", run.stdout);
+    } else {
+        // The rustcrypto backend: an allow-list it cannot honour is a usage error.
+        assert_eq!(run.code, 2);
+        assert!(run.stderr.contains("cannot verify EdDSA"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn inspect_garbage() {
+    let run = dpop(&["inspect", "not-a-proof"]);
+    assert_eq!(run.code, 1);
+    let failed = failed_checks(&run.stdout);
+    assert_eq!(failed.len(), 1, "{}", run.stdout);
+    assert!(failed[0].starts_with("✗ one compact JWS"), "{}", run.stdout);
+    assert!(run.stdout.contains("– signature"), "{}", run.stdout);
+    assert!(run.stdout.contains("header: (not decodable as JSON)"), "{}", run.stdout);
+
+    // Three parts, but not base64url JSON.
+    let run = dpop(&["inspect", "a.b.c"]);
+    assert_eq!(run.code, 1);
+    assert!(failed_checks(&run.stdout)[0].starts_with("✗ header is a strict JSON object"), "{}", run.stdout);
+
+    let run = dpop_with_stdin(&["inspect", "-"], "");
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let cases: [&[&str]; 9] = [
+        &[],
+        &["inspect"],
+        &["inspect", RFC_FIGURE_13, "--token", "t"],
+        &["inspect", RFC_FIGURE_13, "--method", "GET"],
+        &["inspect", RFC_FIGURE_13, "--now", "yesterday"],
+        &["inspect", RFC_FIGURE_13, "--algs", "HS256"],
+        &["proof", "--method", "GET", "--url", URL],
+        &["keygen"],
+        &["frobnicate"],
+    ];
+    for args in cases {
+        let run = dpop(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.is_empty(), "{args:?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+    let run = dpop(&["inspect", RFC_FIGURE_13, "--algs", "HS256"]);
+    assert!(run.stderr.contains("unknown algorithm `HS256`"), "{}", run.stderr);
+}
+
+#[test]
+fn proof_with_an_unusable_key_exits_2() {
+    let dir = TempDir::new();
+    let proof = |key: &Path| dpop(&["proof", "--method", "GET", "--url", URL, "--key", path_str(key)]);
+
+    let run = proof(&dir.path("missing.json"));
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("cannot read") && run.stderr.contains("missing.json"), "{}", run.stderr);
+
+    let public = dir.path("public.json");
+    std::fs::write(&public, RFC_JWK).unwrap();
+    let run = proof(&public);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("public JWK"), "{}", run.stderr);
+
+    let garbage = dir.path("garbage.json");
+    std::fs::write(&garbage, "not json").unwrap();
+    let run = proof(&garbage);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("not a JWK"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+// --- thumbprint ---
+
+#[test]
+fn thumbprint_of_the_rfc_9449_key() {
+    let run = dpop(&["thumbprint", RFC_JWK]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("{RFC_JKT}\n"));
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+
+    let run = dpop_with_stdin(&["thumbprint", "-"], &format!("{RFC_JWK}\n"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("{RFC_JKT}\n"));
+
+    let dir = TempDir::new();
+    let file = dir.path("rfc.jwk");
+    std::fs::write(&file, RFC_JWK).unwrap();
+    let run = dpop(&["thumbprint", path_str(&file)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("{RFC_JKT}\n"));
+}
+
+#[test]
+fn thumbprint_errors_exit_2() {
+    let cases = [
+        ("/nonexistent/dpop-cli/key.json", "cannot read"),
+        (r#"{"kty":"EC","crv":"P-256"}"#, "is missing"),
+        (r#"{"kty":"EC","x":"l8tF","y":"9VE4","crv":"P-256"}"#, "wrong coordinate size"),
+        (r#"{"kty":"oct","k":"c2VjcmV0"}"#, "symmetric"),
+        (r#"{"kty":"EC","kty":"EC"}"#, "twice"),
+        ("{not json", "not a JSON object"),
+    ];
+    for (input, message) in cases {
+        let run = dpop(&["thumbprint", input]);
+        assert_eq!(run.code, 2, "{input}");
+        assert!(run.stderr.contains(message), "{input}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{input}");
+    }
+    let run = dpop_with_stdin(&["thumbprint", "-"], "hello");
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("stdin"), "{}", run.stderr);
+}
+
+// --- help ---
+
+#[test]
+fn help_documents_every_option() {
+    let top = dpop(&["--help"]);
+    assert_eq!(top.code, 0);
+    for command in ["keygen", "proof", "inspect", "thumbprint"] {
+        assert!(top.stdout.contains(command), "{command}:\n{}", top.stdout);
+    }
+    let commands: [(&str, &[&str]); 4] = [
+        ("keygen", &["--out", "--public-out", "--force"]),
+        ("proof", &["--method", "--url", "--key", "--token", "--nonce", "--iat", "--jti"]),
+        ("inspect", &["<PROOF|->", "--method", "--url", "--token", "--now", "--algs", "--max-age", "--max-skew"]),
+        ("thumbprint", &["<JWK|PATH|->"]),
+    ];
+    for (command, options) in commands {
+        let run = dpop(&[command, "--help"]);
+        assert_eq!(run.code, 0, "{command}");
+        for option in options {
+            // Each option appears with a description on its line.
+            let line = run.stdout.lines().find(|line| line.trim_start().starts_with(option));
+            let line = line.unwrap_or_else(|| panic!("{command} --help lacks {option}:\n{}", run.stdout));
+            assert!(line.len() > option.len() + 20, "{command} {option} undocumented: {line}");
+        }
+    }
+}
