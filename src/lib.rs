@@ -8,6 +8,8 @@
 //! | `tower` (default) | [`tower`] | `ServiceBuilder::new().layer(DpopLayer::new())` |
 //! | `axum` | [`axum`] | `Router::new().route(..).layer(DpopLayer::new())` |
 //! | `actix` | [`actix`] | `App::new().wrap(Dpop::new())` |
+//! | `tokens` | [`token`] | `DpopGuard::builder().token_validator(JwtValidator::builder(iss, aud)…)` |
+//! | `redis` | [`redis`] | `DpopVerifier::builder().replay_store(RedisReplayStore::connect(url).await?)` |
 //!
 //! Every decision is made by [`DpopGuard`], so every framework answers alike. The framework-free
 //! core is re-exported at the crate root:
@@ -49,7 +51,20 @@ pub mod actix {
     pub use dpop_actix::*;
 }
 
+/// Access-token validators: JWT (RFC 9068) with a static or fetched JWK Set, introspection
+/// (RFC 7662), and a cache so a reused token costs no second signature check.
+#[cfg(feature = "tokens")]
+pub mod token {
+    pub use dpop_token::*;
+}
+
+/// A replay store on Redis / Valkey, shared by every instance of a service.
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use dpop_redis::*;
+}
+
 /// The README's examples, compiled and run as doctests (they use every framework feature).
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "axum", feature = "actix"))]
+#[cfg(all(doctest, feature = "axum", feature = "actix", feature = "tokens", feature = "redis"))]
 pub struct ReadmeDoctests;
