@@ -1,122 +1,24 @@
-//! The attacks DPoP stops, played against a verifier: a client signs proofs, an attacker
-//! replays, retargets and forges them, and each outcome is checked. Exit code 1 if any outcome
-//! is not the secure one.
+//! DPoP end to end, in one process, nothing to install: `cargo run --example demo`.
+//!
+//! A development authorization server, an MCP server (rmcp, streamable HTTP) protected by the
+//! DPoP layer, and a client that finds its way like an MCP client: a request without a token,
+//! the `resource_metadata` of the 401, the protected resource metadata, the authorization
+//! server metadata, a token request with a DPoP proof, then MCP requests each with a fresh
+//! proof, following the server's nonce challenges. Then an attacker who holds everything that
+//! crossed the wire but the client's key tries replays, a stolen token, altered proofs.
+//!
+//! It prints one line per step and whether the outcome is the secure one, and exits with 1 if
+//! any is not. `RUST_LOG=info` (or `debug`) shows the servers' logs. The code is in
+//! `examples/support/`: `demo.rs` for the steps, `client.rs`, `mcp.rs`, `auth_server.rs`.
+
+mod support;
 
 use std::process::ExitCode;
 
-use dpop_guard::{DpopError, DpopKey, DpopVerifier, ProofRequest};
-
-const URL: &str = "https://mcp.example.com/mcp";
-const TOKEN: &str = "demo-access-token";
-
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let verifier = DpopVerifier::new();
-    let client = DpopKey::generate()?;
-    let attacker = DpopKey::generate()?;
-    let request = ProofRequest::new("POST", URL).access_token(TOKEN);
-
-    let honest = client.proof("POST", URL).access_token(TOKEN).sign()?;
-    let mut outcomes: Vec<(&str, Result<(), DpopError>, Option<DpopError>)> = Vec::new();
-    let mut step = async |name, proof: &str, request: &ProofRequest<'_>, expected| {
-        let result = verifier
-            .verify([proof.as_bytes()], request)
-            .await
-            .map(|_| ());
-        outcomes.push((name, result, expected));
-    };
-
-    step("client sends a fresh proof", &honest, &request, None).await;
-    step(
-        "attacker replays that proof",
-        &honest,
-        &request,
-        Some(DpopError::Replayed),
-    )
-    .await;
-    let other_url = client
-        .proof("POST", "https://mcp.example.com/admin")
-        .access_token(TOKEN)
-        .sign()?;
-    step(
-        "proof made for another URL",
-        &other_url,
-        &request,
-        Some(DpopError::UriMismatch),
-    )
-    .await;
-    let other_method = client.proof("GET", URL).access_token(TOKEN).sign()?;
-    step(
-        "proof made for another method",
-        &other_method,
-        &request,
-        Some(DpopError::MethodMismatch),
-    )
-    .await;
-    let stolen_token = attacker
-        .proof("POST", URL)
-        .access_token("another-token")
-        .sign()?;
-    step(
-        "proof for another access token",
-        &stolen_token,
-        &request,
-        Some(DpopError::AccessTokenHashMismatch),
-    )
-    .await;
-    let now = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs(),
-    )?;
-    let stale = client
-        .proof("POST", URL)
-        .access_token(TOKEN)
-        .issued_at(now - 3600)
-        .sign()?;
-    step(
-        "proof from an hour ago",
-        &stale,
-        &request,
-        Some(DpopError::IssuedTooLongAgo),
-    )
-    .await;
-    let (header, _) = honest.split_once('.').ok_or("proof has no header")?;
-    let forged = format!(
-        "{header}.{}",
-        attacker
-            .proof("POST", URL)
-            .access_token(TOKEN)
-            .sign()?
-            .split_once('.')
-            .ok_or("bad proof")?
-            .1
-    );
-    step(
-        "attacker's claims under the client's key",
-        &forged,
-        &request,
-        Some(DpopError::InvalidSignature),
-    )
-    .await;
-
-    println!("{:<42} {:<40} secure?", "step", "outcome");
-    let mut all_secure = true;
-    for (name, result, expected) in &outcomes {
-        let secure = result.as_ref().err() == expected.as_ref();
-        all_secure &= secure;
-        let outcome = match result {
-            Ok(()) => "accepted".to_owned(),
-            Err(error) => format!("rejected: {}", error.code()),
-        };
-        println!(
-            "{name:<42} {outcome:<40} {}",
-            if secure { "yes" } else { "NO" }
-        );
-    }
-    Ok(if all_secure {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+#[tokio::main]
+async fn main() -> Result<ExitCode, support::Error> {
+    support::init_tracing(None);
+    let report = support::demo::run().await?;
+    print!("{}", report.render());
+    Ok(if report.all_secure() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

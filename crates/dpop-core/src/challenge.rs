@@ -91,13 +91,13 @@ impl<'a> Challenge<'a> {
             out.push('=');
             push_quoted(out, value);
         };
-        if let Some((code, description, on)) = &self.error {
-            if *on == scheme || *on == ErrorScheme::Both {
-                param(out, "error", code.as_str());
-                param(out, "error_description", &error_description_text(description));
-                if let Some(scope) = self.scope {
-                    param(out, "scope", scope);
-                }
+        if let Some((code, description, on)) = &self.error
+            && (*on == scheme || *on == ErrorScheme::Both)
+        {
+            param(out, "error", code.as_str());
+            param(out, "error_description", &error_description_text(description));
+            if let Some(scope) = self.scope {
+                param(out, "scope", scope);
             }
         }
         if let Some(algs) = algs {

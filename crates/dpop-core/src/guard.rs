@@ -355,7 +355,7 @@ impl DpopGuard {
         let credentials = parse_authorization(headers(names::AUTHORIZATION)).map_err(|e| self.reject(e))?;
         match credentials {
             Credentials::Absent | Credentials::OtherScheme => {
-                tracing::debug!(method, "request rejected: no DPoP credentials");
+                tracing::info!(method, "DPoP request rejected: no credentials");
                 Err(self.challenge())
             }
             Credentials::Bearer(token) if self.inner.allow_bearer => {
@@ -416,7 +416,7 @@ impl DpopGuard {
             (AuthScheme::Bearer, _) => token::check_bearer_token_unbound(cnf_jkt)?,
         }
         if let Some(missing) = self.required_scopes.iter().find(|scope| !claims.has_scope(scope)) {
-            tracing::debug!(scope = %missing, "request rejected: insufficient scope");
+            tracing::debug!(scope = %missing, "the token lacks a required scope");
             return Err(DpopError::InsufficientScope);
         }
         Ok(())
@@ -446,6 +446,7 @@ impl DpopGuard {
     /// The rejection for `error`, with the challenge(s) this resource issues.
     #[must_use]
     pub fn reject(&self, error: DpopError) -> Rejection {
+        tracing::info!(code = error.code().as_str(), reason = %error.description(), "DPoP request rejected");
         if error.code() == ErrorCode::TemporarilyUnavailable {
             return Rejection { error: Some(error), www_authenticate: None, dpop_nonce: None };
         }
@@ -483,10 +484,7 @@ impl DpopGuard {
 /// A validator's verdict as a rejection reason.
 fn token_error(error: TokenError) -> DpopError {
     match error {
-        TokenError::Invalid(why) => {
-            tracing::debug!(reason = why, "request rejected: invalid access token");
-            DpopError::InvalidAccessToken(why)
-        }
+        TokenError::Invalid(why) => DpopError::InvalidAccessToken(why),
         TokenError::Unavailable(cause) => {
             tracing::error!(%cause, "request rejected: access token validation unavailable");
             DpopError::TokenValidationUnavailable
@@ -557,7 +555,7 @@ impl DpopGuardBuilder {
     pub fn public_origin(mut self, origin: &str) -> Self {
         match Origin::public(origin) {
             Some(parsed) => self.origin = parsed,
-            None => self.invalid = Some(ConfigError::InvalidPublicOrigin),
+            None => _ = self.invalid.get_or_insert(ConfigError::InvalidPublicOrigin),
         }
         self
     }
@@ -604,7 +602,7 @@ impl DpopGuardBuilder {
     pub fn resource(mut self, resource: &str) -> Self {
         match ResourceMetadata::new(resource) {
             Some(metadata) => self.metadata = Some(metadata),
-            None => self.invalid = Some(ConfigError::InvalidResource),
+            None => _ = self.invalid.get_or_insert(ConfigError::InvalidResource),
         }
         self
     }
@@ -614,7 +612,7 @@ impl DpopGuardBuilder {
     pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
         match &mut self.metadata {
             Some(metadata) => metadata.authorization_servers.push(issuer.into()),
-            None => self.invalid = Some(ConfigError::MetadataWithoutResource),
+            None => _ = self.invalid.get_or_insert(ConfigError::MetadataWithoutResource),
         }
         self
     }
@@ -627,7 +625,7 @@ impl DpopGuardBuilder {
     {
         match &mut self.metadata {
             Some(metadata) => metadata.scopes_supported = scopes.into_iter().map(Into::into).collect(),
-            None => self.invalid = Some(ConfigError::MetadataWithoutResource),
+            None => _ = self.invalid.get_or_insert(ConfigError::MetadataWithoutResource),
         }
         self
     }

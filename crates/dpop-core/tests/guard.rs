@@ -142,3 +142,9 @@ fn a_bound_token_as_bearer_puts_the_error_on_the_bearer_challenge() {
         )
     );
 }
+
+#[test]
+fn the_first_configuration_error_is_the_one_reported() {
+    let err = DpopGuard::builder().resource("ftp://x").authorization_server("https://as").build().unwrap_err();
+    assert_eq!(err, ConfigError::InvalidResource);
+}

@@ -228,21 +228,26 @@ fn metadata_is_served_at_the_path_inserted_well_known_url() {
 
 #[test]
 fn metadata_follows_the_enforced_configuration() {
-    let verifier = dpop_core::DpopVerifier::builder()
-        .algorithms([dpop_core::Algorithm::ES256, dpop_core::Algorithm::EdDSA])
-        .build()
-        .unwrap();
+    // EdDSA where the backend has it, ES384 on ring, ES256 alone on RustCrypto.
+    let second = [dpop_core::Algorithm::EdDSA, dpop_core::Algorithm::ES384].into_iter().find(|alg| alg.is_supported());
+    let algorithms: Vec<_> = std::iter::once(dpop_core::Algorithm::ES256).chain(second).collect();
+    let names: Vec<&str> = algorithms.iter().map(|alg| alg.name()).collect();
+    let verifier = dpop_core::DpopVerifier::builder().algorithms(algorithms.clone()).build().unwrap();
     let guard =
         DpopGuard::builder().resource("https://rs.example.com/").verifier(verifier).allow_bearer(true).build().unwrap();
     assert_eq!(guard.metadata_path(), Some("/.well-known/oauth-protected-resource"));
     let reply = guard.metadata_reply("HEAD", "/.well-known/oauth-protected-resource").unwrap();
     let document: serde_json::Value = serde_json::from_str(reply.body()).unwrap();
-    assert_eq!(document["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
+    assert_eq!(document["dpop_signing_alg_values_supported"], json!(names));
     assert_eq!(document["dpop_bound_access_tokens_required"], json!(false));
     assert_eq!(
         guard.challenge().www_authenticate(),
         Some(
-            r#"Bearer resource_metadata="https://rs.example.com/.well-known/oauth-protected-resource", DPoP algs="ES256 EdDSA", resource_metadata="https://rs.example.com/.well-known/oauth-protected-resource""#
+            format!(
+                r#"Bearer resource_metadata="https://rs.example.com/.well-known/oauth-protected-resource", DPoP algs="{}", resource_metadata="https://rs.example.com/.well-known/oauth-protected-resource""#,
+                names.join(" ")
+            )
+            .as_str()
         )
     );
 }

@@ -746,8 +746,8 @@ proptest! {
             prop_assert!(spaces.starts_with(' '), "{:?}", text);
         }
         // And the converse: `DPoP|Bearer 1*SP token68` is accepted with exactly that token.
-        if let Ok(text) = text {
-            if let Some((scheme, rest)) = text.split_once(' ') {
+        if let Ok(text) = text
+            && let Some((scheme, rest)) = text.split_once(' ') {
                 let token = rest.trim_start_matches(' ');
                 if is_token68(token) && (scheme.eq_ignore_ascii_case("dpop") || scheme.eq_ignore_ascii_case("bearer")) {
                     let expected = if scheme.eq_ignore_ascii_case("dpop") {
@@ -758,7 +758,6 @@ proptest! {
                     prop_assert_eq!(parsed, Ok(expected));
                 }
             }
-        }
     }
 }
 

@@ -337,7 +337,7 @@ fn describe(reply: &Value) -> String {
 /// Rounds up to whole milliseconds (the record lives *at least* `ttl`), at least 1 ms.
 fn ttl_millis(ttl: Duration) -> u64 {
     let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-    let millis = if ttl.subsec_nanos() % 1_000_000 == 0 { millis } else { millis.saturating_add(1) };
+    let millis = if ttl.subsec_nanos().is_multiple_of(1_000_000) { millis } else { millis.saturating_add(1) };
     millis.clamp(1, MAX_TTL_MS)
 }
 
