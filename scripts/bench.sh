@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The reproducible benchmark of dpop-guard: builds in release, then
+#   1. the load benchmark (crates/dpop-bench): (a) axum hello, (b) axum + bare ES256 verify,
+#      (c) axum + DpopLayer, (d) actix-web + Dpop, (c) + RedisReplayStore (skipped without a
+#      Redis on 127.0.0.1:6379), one after the other, each in its own process;
+#   2. the criterion benches verify/full vs verify/signature_only (dpop-core) and
+#      verify/full_with_jwt_cached vs verify/signature_only (dpop-bench), with their ratios;
+#   3. the in-memory replay store's bytes per entry (dpop-core example replay_memory);
+# and prints one summary. About 3 minutes on a 2-core VM once built.
+#
+# Environment: DURATION (s, default 10), WARMUP (s per round, default 0.5), CONNECTIONS (default 32),
+# MEASUREMENT_TIME (criterion, s, default 5). Extra arguments go to `dpop-bench run`, e.g.
+#   scripts/bench.sh --servers bare,axum --server-workers 2 --server-cpus 0,1 --no-pin
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+DURATION="${DURATION:-10}"
+WARMUP="${WARMUP:-0.5}"
+CONNECTIONS="${CONNECTIONS:-32}"
+MEASUREMENT_TIME="${MEASUREMENT_TIME:-5}"
+OUT="$(mktemp -d)"
+trap 'rm -rf "$OUT"' EXIT
+
+start=$(date +%s)
+echo "== build (release)"
+cargo build --release -p dpop-bench
+cargo build --release -p dpop-core --example replay_memory
+cargo bench -p dpop-core --bench verify --no-run
+cargo bench -p dpop-bench --bench guard --no-run
+built=$(date +%s)
+
+echo
+echo "== machine"
+model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)"
+echo "$(nproc) CPUs, ${model:-unknown CPU}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+busy="$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 20 { printf "%s (%s%%) ", $2, $1 }')"
+if [ -n "$busy" ]; then
+    echo "warning: other processes are using CPU, results will be noisy: $busy"
+fi
+
+echo
+echo "== load benchmark"
+"$TARGET_DIR/release/dpop-bench" run --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" "$@" \
+    | tee "$OUT/load.txt"
+
+echo
+echo "== criterion: dpop-core verify"
+cargo bench -p dpop-core --bench verify -- --measurement-time "$MEASUREMENT_TIME"
+# Read right away: dpop-bench's bench below writes verify/signature_only again.
+"$TARGET_DIR/release/dpop-bench" criterion-ratio "$TARGET_DIR/criterion" verify/full verify/signature_only \
+    | tee "$OUT/core.txt"
+
+echo
+echo "== criterion: dpop-bench guard (DpopGuard::authorize with a cached JWT)"
+cargo bench -p dpop-bench --bench guard -- --measurement-time "$MEASUREMENT_TIME"
+"$TARGET_DIR/release/dpop-bench" criterion-ratio "$TARGET_DIR/criterion" verify/full_with_jwt_cached \
+    verify/signature_only | tee "$OUT/guard.txt"
+
+echo
+echo "== in-memory replay store: memory per entry"
+"$TARGET_DIR/release/examples/replay_memory" | tee "$OUT/memory.txt"
+
+end=$(date +%s)
+echo
+echo "================================ summary ================================"
+grep -E '^(machine|load|placement|calibration) ' "$OUT/load.txt" || true
+echo
+grep -E '^\|' "$OUT/load.txt" || true
+echo
+grep -E '^(target |\(c\)\+Redis)' "$OUT/load.txt" || true
+echo
+echo "criterion medians (target: full ≤ 1.10 × signature_only, full_with_jwt_cached ≤ 1.15 ×)"
+cat "$OUT/core.txt" "$OUT/guard.txt"
+echo
+grep -E 'bytes per entry' "$OUT/memory.txt" || true
+echo
+echo "time: build $((built - start)) s, benchmarks $((end - built)) s, total $((end - start)) s"
