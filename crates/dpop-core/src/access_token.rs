@@ -8,6 +8,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -109,8 +110,9 @@ impl fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
-/// The future a [`TokenValidator`] returns.
-pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<TokenClaims, TokenError>> + Send + 'a>>;
+/// The future a [`TokenValidator`] returns. Claims are shared (`Arc`): a cached token hands out
+/// the same claims to every request that presents it, without copying them.
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<TokenClaims>, TokenError>> + Send + 'a>>;
 
 /// Validates access tokens for this resource server.
 ///
@@ -122,7 +124,7 @@ pub trait TokenValidator: Send + Sync + 'static {
     fn validate<'a>(&'a self, token: &'a str) -> TokenFuture<'a>;
 }
 
-impl<V: TokenValidator + ?Sized> TokenValidator for std::sync::Arc<V> {
+impl<V: TokenValidator + ?Sized> TokenValidator for Arc<V> {
     fn validate<'a>(&'a self, token: &'a str) -> TokenFuture<'a> {
         (**self).validate(token)
     }

@@ -35,7 +35,7 @@ pub struct Authentication {
     scheme: AuthScheme,
     access_token: String,
     proof: Option<VerifiedProof>,
-    claims: Option<TokenClaims>,
+    claims: Option<Arc<TokenClaims>>,
     next_nonce: Option<String>,
 }
 
@@ -66,8 +66,8 @@ impl Authentication {
 
     /// The validated token's claims, when the guard has a [`TokenValidator`].
     #[must_use]
-    pub const fn claims(&self) -> Option<&TokenClaims> {
-        self.claims.as_ref()
+    pub fn claims(&self) -> Option<&TokenClaims> {
+        self.claims.as_deref()
     }
 
     /// Headers the successful response must carry: the next nonce when the proof's is past

@@ -191,16 +191,21 @@ impl<'de, T: JsonObject<'de>> Visitor<'de> for ObjectSeed<'_, T> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut object = T::default();
-        let mut seen: Vec<Cow<'de, str>> = Vec::new();
+        // Member names seen so far, on the stack: a proof's objects are small and bounded.
+        let mut seen: [Option<Cow<'de, str>>; MAX_MEMBERS] = std::array::from_fn(|_| None);
+        let mut count = 0;
         while let Some(JsonStr(name)) = map.next_key::<JsonStr<'de>>()? {
-            if seen.len() == MAX_MEMBERS {
+            if count == MAX_MEMBERS {
                 return Err(self.rejection.reject(DpopError::TooManyMembers(self.what)));
             }
-            if seen.contains(&name) {
+            if seen.iter().take(count).flatten().any(|earlier| *earlier == name) {
                 return Err(self.rejection.reject(DpopError::DuplicateMember(self.what)));
             }
             object.member(&name, &mut map, self.rejection)?;
-            seen.push(name);
+            if let Some(slot) = seen.get_mut(count) {
+                *slot = Some(name);
+            }
+            count += 1;
         }
         Ok(object)
     }

@@ -18,8 +18,12 @@ pub fn access_token_hash(access_token: &str) -> String {
 /// RFC 9449 §4.3 check 12: `ath` is present and equals the hash of the token (constant time).
 pub(crate) fn check_access_token_hash(ath: Option<&str>, access_token: &str) -> Result<(), DpopError> {
     let ath = ath.ok_or(DpopError::MissingAccessTokenHash)?;
-    let expected = access_token_hash(access_token);
-    if bool::from(expected.as_bytes().ct_eq(ath.as_bytes())) { Ok(()) } else { Err(DpopError::AccessTokenHashMismatch) }
+    // Compare digests rather than encodings: base64url without padding is canonical here
+    // (43 characters, strict decoding), so equal digests mean equal `ath` text.
+    let mut claimed = [0u8; 32];
+    let decoded = ath.len() == 43 && matches!(URL_SAFE_NO_PAD.decode_slice(ath, &mut claimed), Ok(32));
+    let expected = crypto::sha256(access_token.as_bytes());
+    if decoded & bool::from(expected.ct_eq(&claimed)) { Ok(()) } else { Err(DpopError::AccessTokenHashMismatch) }
 }
 
 /// RFC 9449 §6 / §7.1: the token's confirmation `cnf.jkt` must name the proof's key.

@@ -21,7 +21,7 @@ struct FixedValidator {
 impl TokenValidator for FixedValidator {
     fn validate<'a>(&'a self, _token: &'a str) -> TokenFuture<'a> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        Box::pin(std::future::ready((self.outcome)()))
+        Box::pin(std::future::ready((self.outcome)().map(Arc::new)))
     }
 }
 

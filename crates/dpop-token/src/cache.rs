@@ -46,7 +46,7 @@ struct State {
 }
 
 struct Entry {
-    claims: TokenClaims,
+    claims: Arc<TokenClaims>,
     /// The entry is used while the clock is before this.
     until: u64,
 }
@@ -110,13 +110,13 @@ impl<V: TokenValidator> CachedValidator<V> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn validate_cached(&self, token: &str) -> Result<TokenClaims, TokenError> {
+    async fn validate_cached(&self, token: &str) -> Result<Arc<TokenClaims>, TokenError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = self.clock.now();
         {
             let mut state = self.lock();
             match state.entries.get(&key) {
-                Some(entry) if now < entry.until => return Ok(entry.claims.clone()),
+                Some(entry) if now < entry.until => return Ok(Arc::clone(&entry.claims)),
                 Some(_) => {
                     state.entries.remove(&key);
                 }
@@ -153,7 +153,7 @@ impl<V: TokenValidator> CachedValidator<V> {
         (until > now).then_some(until)
     }
 
-    fn store(&self, key: [u8; 32], claims: &TokenClaims, until: u64, now: u64) {
+    fn store(&self, key: [u8; 32], claims: &Arc<TokenClaims>, until: u64, now: u64) {
         let mut state = self.lock();
         if state.entries.len() >= self.capacity && !state.entries.contains_key(&key) {
             if now > state.last_sweep {
@@ -165,7 +165,7 @@ impl<V: TokenValidator> CachedValidator<V> {
                 return;
             }
         }
-        state.entries.insert(key, Entry { claims: claims.clone(), until });
+        state.entries.insert(key, Entry { claims: Arc::clone(claims), until });
     }
 }
 

@@ -67,7 +67,7 @@ impl IntrospectionValidator {
         }
     }
 
-    async fn introspect(&self, token: &str) -> Result<TokenClaims, TokenError> {
+    async fn introspect(&self, token: &str) -> Result<Arc<TokenClaims>, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(reject("token too large"));
         }
@@ -99,7 +99,7 @@ impl IntrospectionValidator {
             }
         }
         self.check(&answer)?;
-        Ok(TokenClaims::from_json(answer))
+        Ok(Arc::new(TokenClaims::from_json(answer)))
     }
 
     fn check(&self, answer: &Map<String, Value>) -> Result<(), TokenError> {

@@ -93,7 +93,7 @@ impl JwtValidator {
         self.algorithms
     }
 
-    async fn validate_jwt(&self, token: &str) -> Result<TokenClaims, TokenError> {
+    async fn validate_jwt(&self, token: &str) -> Result<Arc<TokenClaims>, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(reject("token too large"));
         }
@@ -124,7 +124,7 @@ impl JwtValidator {
 
         let claims = decode_json(payload_b64, Part::Claims)?;
         self.check_claims(&claims)?;
-        Ok(TokenClaims::from_json(claims))
+        Ok(Arc::new(TokenClaims::from_json(claims)))
     }
 
     /// Checks the JOSE header; the algorithm and the `kid`.

@@ -82,7 +82,7 @@ pub fn claims(jkt: &str) -> Value {
 }
 
 /// The `Invalid` reason, or a panic naming what came instead.
-pub fn invalid_reason(result: Result<TokenClaims, TokenError>) -> &'static str {
+pub fn invalid_reason(result: Result<std::sync::Arc<TokenClaims>, TokenError>) -> &'static str {
     match result {
         Err(TokenError::Invalid(why)) => why,
         Err(TokenError::Unavailable(cause)) => panic!("expected Invalid, got Unavailable: {cause}"),
@@ -92,7 +92,7 @@ pub fn invalid_reason(result: Result<TokenClaims, TokenError>) -> &'static str {
 }
 
 /// Asserts `Unavailable`; returns its message.
-pub fn unavailable_cause(result: Result<TokenClaims, TokenError>) -> String {
+pub fn unavailable_cause(result: Result<std::sync::Arc<TokenClaims>, TokenError>) -> String {
     match result {
         Err(TokenError::Unavailable(cause)) => cause.to_string(),
         Err(TokenError::Invalid(why)) => panic!("expected Unavailable, got Invalid({why})"),
