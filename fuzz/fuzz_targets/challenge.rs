@@ -15,138 +15,15 @@ const CODES: [ErrorCode; 6] = [
     ErrorCode::TemporarilyUnavailable,
 ];
 
-type Params = Vec<(String, String)>;
+#[path = "../../crates/dpop-core/tests/support/challenge_grammar.rs"]
+mod challenge_grammar;
 
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
+use challenge_grammar::{Reader, description_text, parse_challenges, sanitized};
+
+type Params = Vec<(String, String)>;
 
 fn is_visible(text: &str) -> bool {
     text.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-}
-
-/// A strict reader of `#challenge`, each `auth-scheme [ 1*SP #auth-param ]`, every value a
-/// quoted-string.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        let found = self.peek() == Some(b);
-        self.at += usize::from(found);
-        found
-    }
-
-    fn ows(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t')) {
-            self.at += 1;
-        }
-    }
-
-    fn token(&mut self) -> Result<String, String> {
-        let start = self.at;
-        while self.peek().is_some_and(is_tchar) {
-            self.at += 1;
-        }
-        if self.at == start {
-            return Err(format!("expected a token at byte {start}"));
-        }
-        Ok(String::from_utf8_lossy(&self.bytes[start..self.at]).into_owned())
-    }
-
-    fn quoted_string(&mut self) -> Result<String, String> {
-        if !self.eat(b'"') {
-            return Err(format!("expected '\"' at byte {}", self.at));
-        }
-        let mut value = String::new();
-        loop {
-            match self.peek() {
-                None => return Err("unterminated quoted-string".into()),
-                Some(b'"') => {
-                    self.at += 1;
-                    return Ok(value);
-                }
-                Some(b'\\') => {
-                    self.at += 1;
-                    match self.peek() {
-                        Some(b @ (b'\t' | b' '..=b'~')) => value.push(char::from(b)),
-                        other => return Err(format!("bad quoted-pair {other:?} at byte {}", self.at)),
-                    }
-                }
-                Some(b @ (b'\t' | b' ' | b'!' | b'#'..=b'[' | b']'..=b'~')) => value.push(char::from(b)),
-                Some(other) => return Err(format!("byte {other:#04x} in a quoted-string at {}", self.at)),
-            }
-            self.at += 1;
-        }
-    }
-
-    fn at_param(&self) -> bool {
-        let mut end = self.at;
-        while self.bytes.get(end).copied().is_some_and(is_tchar) {
-            end += 1;
-        }
-        end > self.at && self.bytes.get(end) == Some(&b'=')
-    }
-
-    fn challenges(mut self) -> Result<Vec<(String, Params)>, String> {
-        let mut challenges = Vec::new();
-        loop {
-            let scheme = self.token()?;
-            let mut params = Vec::new();
-            if self.eat(b' ') {
-                while self.eat(b' ') {}
-                loop {
-                    let name = self.token()?;
-                    if !self.eat(b'=') {
-                        return Err(format!("expected '=' at byte {}", self.at));
-                    }
-                    params.push((name, self.quoted_string()?));
-                    let after = self.at;
-                    self.ows();
-                    if !self.eat(b',') {
-                        self.at = after;
-                        break;
-                    }
-                    self.ows();
-                    if !self.at_param() {
-                        self.at = after;
-                        break;
-                    }
-                }
-            }
-            challenges.push((scheme, params));
-            if self.at == self.bytes.len() {
-                return Ok(challenges);
-            }
-            self.ows();
-            if !self.eat(b',') {
-                return Err(format!("expected ',' between challenges at byte {}", self.at));
-            }
-            self.ows();
-        }
-    }
-}
-
-fn sanitized(value: &str) -> String {
-    value.chars().map(|c| if c == '\t' || (' '..='~').contains(&c) { c } else { '?' }).collect()
-}
-
-fn description_text(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            ' '..='~' => c,
-            _ => '?',
-        })
-        .collect()
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -182,9 +59,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let rendered = challenge.render();
     assert!(is_visible(&rendered), "not a visible-ASCII header value: {rendered:?}");
-    let parsed = Reader { bytes: rendered.as_bytes(), at: 0 }
-        .challenges()
-        .unwrap_or_else(|error| panic!("{error} in {rendered:?}"));
+    let parsed = parse_challenges(&rendered).unwrap_or_else(|error| panic!("{error} in {rendered:?}"));
 
     let params_for = |scheme: ErrorScheme, algs: Option<AlgorithmSet>| {
         let mut params = Params::new();
