@@ -18,9 +18,7 @@ const CODES: [ErrorCode; 6] = [
 #[path = "../../crates/dpop-core/tests/support/challenge_grammar.rs"]
 mod challenge_grammar;
 
-use challenge_grammar::{Reader, description_text, parse_challenges, sanitized};
-
-type Params = Vec<(String, String)>;
+use challenge_grammar::{ChallengeInputs, Reader, expected_challenges, parse_challenges, sanitized};
 
 fn is_visible(text: &str) -> bool {
     text.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
@@ -61,28 +59,13 @@ fuzz_target!(|data: &[u8]| {
     assert!(is_visible(&rendered), "not a visible-ASCII header value: {rendered:?}");
     let parsed = parse_challenges(&rendered).unwrap_or_else(|error| panic!("{error} in {rendered:?}"));
 
-    let params_for = |scheme: ErrorScheme, algs: Option<AlgorithmSet>| {
-        let mut params = Params::new();
-        if on.is_some_and(|on| on == scheme || on == ErrorScheme::Both) {
-            params.push(("error".into(), code.as_str().into()));
-            params.push(("error_description".into(), description_text(&description)));
-            if let Some(scope) = &scope {
-                params.push(("scope".into(), sanitized(scope)));
-            }
-        }
-        if let Some(algs) = algs {
-            params.push(("algs".into(), algs.to_space_separated()));
-        }
-        if let Some(metadata) = &metadata {
-            params.push(("resource_metadata".into(), sanitized(metadata)));
-        }
-        params
-    };
-    let mut expected = Vec::new();
-    if bearer {
-        expected.push(("Bearer".to_owned(), params_for(ErrorScheme::Bearer, None)));
-    }
-    expected.push(("DPoP".to_owned(), params_for(ErrorScheme::Dpop, Some(algs))));
+    let expected = expected_challenges(&ChallengeInputs {
+        error: on.map(|on| (code, &*description, on)),
+        scope: scope.as_deref(),
+        metadata: metadata.as_deref(),
+        bearer,
+        algs,
+    });
     assert_eq!(parsed, expected, "rendered: {rendered:?}");
 
     // `quoted_string` alone: one quoted-string that reads back as the sanitized text.

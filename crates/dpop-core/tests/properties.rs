@@ -776,7 +776,7 @@ const CODES: [ErrorCode; 6] = [
 #[path = "support/challenge_grammar.rs"]
 mod challenge_grammar;
 
-use challenge_grammar::{Reader, description_text, parse_challenges, sanitized};
+use challenge_grammar::{ChallengeInputs, Reader, expected_challenges, parse_challenges, sanitized};
 
 fn algorithm_set() -> impl Strategy<Value = AlgorithmSet> {
     prop_oneof![
@@ -819,28 +819,13 @@ proptest! {
         let parsed = parse_challenges(&rendered);
         prop_assert!(parsed.is_ok(), "{:?} in {:?}", parsed, rendered);
 
-        let params_for = |scheme: ErrorScheme, algs: Option<AlgorithmSet>| {
-            let mut params = Vec::new();
-            if with_error && (on == scheme || on == ErrorScheme::Both) {
-                params.push(("error".to_owned(), code.as_str().to_owned()));
-                params.push(("error_description".to_owned(), description_text(&description)));
-                if let Some(scope) = &scope {
-                    params.push(("scope".to_owned(), sanitized(scope)));
-                }
-            }
-            if let Some(algs) = algs {
-                params.push(("algs".to_owned(), algs.to_space_separated()));
-            }
-            if let Some(metadata) = &metadata {
-                params.push(("resource_metadata".to_owned(), sanitized(metadata)));
-            }
-            params
-        };
-        let mut expected = Vec::new();
-        if bearer {
-            expected.push(("Bearer".to_owned(), params_for(ErrorScheme::Bearer, None)));
-        }
-        expected.push(("DPoP".to_owned(), params_for(ErrorScheme::Dpop, Some(algs))));
+        let expected = expected_challenges(&ChallengeInputs {
+            error: with_error.then_some((code, description.as_str(), on)),
+            scope: scope.as_deref(),
+            metadata: metadata.as_deref(),
+            bearer,
+            algs,
+        });
         prop_assert_eq!(parsed.unwrap(), expected, "rendered: {:?}", rendered);
     }
 

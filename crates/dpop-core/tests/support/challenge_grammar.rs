@@ -2,6 +2,46 @@
 //! property tests and the `challenge` fuzz target (which includes this file by path).
 #![allow(dead_code)]
 
+use dpop_core::{AlgorithmSet, ErrorCode, ErrorScheme};
+
+/// The inputs of a rendered challenge.
+pub(crate) struct ChallengeInputs<'a> {
+    pub(crate) error: Option<(ErrorCode, &'a str, ErrorScheme)>,
+    pub(crate) scope: Option<&'a str>,
+    pub(crate) metadata: Option<&'a str>,
+    pub(crate) bearer: bool,
+    pub(crate) algs: AlgorithmSet,
+}
+
+/// What `Challenge::render` must read back as for `inputs`: the error (with `scope`) on the
+/// scheme it names, `algs` on DPoP, `resource_metadata` on every scheme; values sanitized.
+pub(crate) fn expected_challenges(inputs: &ChallengeInputs<'_>) -> Vec<ParsedChallenge> {
+    let params_for = |scheme: ErrorScheme, algs: Option<AlgorithmSet>| {
+        let mut params = Vec::new();
+        let error = inputs.error.filter(|&(_, _, on)| on == scheme || on == ErrorScheme::Both);
+        if let Some((code, description, _)) = error {
+            params.push(("error".to_owned(), code.as_str().to_owned()));
+            params.push(("error_description".to_owned(), description_text(description)));
+            if let Some(scope) = inputs.scope {
+                params.push(("scope".to_owned(), sanitized(scope)));
+            }
+        }
+        if let Some(algs) = algs {
+            params.push(("algs".to_owned(), algs.to_space_separated()));
+        }
+        if let Some(metadata) = inputs.metadata {
+            params.push(("resource_metadata".to_owned(), sanitized(metadata)));
+        }
+        params
+    };
+    let mut expected = Vec::new();
+    if inputs.bearer {
+        expected.push(("Bearer".to_owned(), params_for(ErrorScheme::Bearer, None)));
+    }
+    expected.push(("DPoP".to_owned(), params_for(ErrorScheme::Dpop, Some(inputs.algs))));
+    expected
+}
+
 /// One challenge: scheme and its auth-params, values unescaped.
 pub(crate) type ParsedChallenge = (String, Vec<(String, String)>);
 
