@@ -452,11 +452,12 @@ pub(crate) fn check_method(htm: &str, method: &str) -> Result<(), DpopError> {
 /// RFC 9449 §4.3 check 9: `htu` equals the target URI, ignoring query and fragment, after
 /// RFC 3986 §6.2.2 / §6.2.3 normalization.
 pub(crate) fn check_uri(htu_claim: &str, target_uri: &str) -> Result<(), DpopError> {
-    let claimed = htu::normalize_htu(htu_claim).ok_or(DpopError::InvalidUri)?;
-    // Honest clients send exactly the URI the server rebuilds: equal text needs no second pass.
+    // Honest clients send exactly the URI the server rebuilt for this request (never from
+    // client input alone): text equal to it names this request, no normalization needed.
     if htu::without_query(htu_claim) == htu::without_query(target_uri) {
         return Ok(());
     }
+    let claimed = htu::normalize_htu(htu_claim).ok_or(DpopError::InvalidUri)?;
     let target = htu::normalize_htu(target_uri).ok_or(DpopError::InvalidTargetUri)?;
     if claimed != target {
         return Err(DpopError::UriMismatch);
