@@ -5,6 +5,8 @@
 
 #[path = "../examples/support/mod.rs"]
 mod examples_support;
+#[path = "support/redis.rs"]
+mod redis_gate;
 
 use clap::{CommandFactory as _, Parser as _};
 use dpop_guard::DpopKey;
@@ -12,6 +14,7 @@ use examples_support::auth_server::{AuthServer, AuthServerConfig};
 use examples_support::client::{self, McpClient, Proof};
 use examples_support::mcp_server::{Args, build};
 use examples_support::{actix_app, challenge_param};
+use redis_gate::{REDIS_URL, redis_or_skip};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "test-client";
@@ -220,24 +223,12 @@ async fn mcp_server_scopes_and_bearer_options() {
     assert_eq!(reply.status, 401);
 }
 
-/// Whether Redis answers at 127.0.0.1:6379; without it the Redis test is skipped, unless
-/// `DPOP_GUARD_REQUIRE_REDIS` is set (as in CI).
-async fn redis_or_skip() -> bool {
-    let reachable = tokio::net::TcpStream::connect("127.0.0.1:6379").await.is_ok();
-    let required = std::env::var_os("DPOP_GUARD_REQUIRE_REDIS").is_some_and(|v| !v.is_empty() && v != "0");
-    assert!(reachable || !required, "no Redis at 127.0.0.1:6379 and DPOP_GUARD_REQUIRE_REDIS is set");
-    if !reachable {
-        eprintln!("skipped: no Redis at 127.0.0.1:6379");
-    }
-    reachable
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_server_with_the_redis_replay_store() {
-    if !redis_or_skip().await {
+    if !redis_or_skip("examples::mcp_server_with_the_redis_replay_store").await {
         return;
     }
-    let server = start_mcp_server(&["--replay-store", "redis://127.0.0.1:6379"]).await;
+    let server = start_mcp_server(&["--replay-store", REDIS_URL]).await;
     let mut mcp = server.client().await;
     let reply = mcp.initialize().await.unwrap().reply;
     assert_eq!(reply.status, 200, "{}", reply.body);

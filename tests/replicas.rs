@@ -18,16 +18,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dpop_guard::replay::ReplayKey;
 use dpop_guard::{DpopGuard, DpopVerifier, NonceIssuer, NonceKey, NoncePolicy};
 use dpop_redis::RedisReplayStore;
+use support::redis::{REDIS_ADDR, REDIS_URL, redis_or_skip};
 use support::{Client, Framework, RawResponse, TOKEN, TestServer, send};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Barrier, watch};
 
-/// The Redis every replica shares. Loopback only.
-const REDIS_ADDR: &str = "127.0.0.1:6379";
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
-/// Set (to anything but empty or `0`) to turn "no Redis" into a failure instead of a skip.
-const REQUIRE_VAR: &str = "DPOP_GUARD_REQUIRE_REDIS";
 /// The origin clients use; every replica checks `htu` against it, whatever port it listens on.
 const ORIGIN: &str = "https://mcp.example.com";
 /// A store deadline generous enough for a loaded machine: these tests are not about timeouts.
@@ -38,39 +33,6 @@ const REPLAYED: &str =
 
 // ---------------------------------------------------------------------------------------------
 // Redis: the skip rule, key prefixes, direct access.
-
-/// Whether Redis answers at [`REDIS_ADDR`]. Without it the test is skipped (returns `false`
-/// after saying why on stderr), or fails if [`REQUIRE_VAR`] is set.
-async fn redis_or_skip(test: &str) -> bool {
-    let Err(reason) = redis_answers().await else {
-        return true;
-    };
-    let required = std::env::var_os(REQUIRE_VAR).is_some_and(|v| !v.is_empty() && v != "0");
-    assert!(
-        !required,
-        "{test}: no Redis at {REDIS_ADDR} ({reason}), and {REQUIRE_VAR} is set: \
-         start Redis on {REDIS_ADDR} or unset {REQUIRE_VAR} to skip"
-    );
-    eprintln!("{test}: skipped: no Redis at {REDIS_ADDR} ({reason}) (set {REQUIRE_VAR}=1 to make this a failure)");
-    false
-}
-
-async fn redis_answers() -> Result<(), String> {
-    let probe = async {
-        let mut stream = TcpStream::connect(REDIS_ADDR).await.map_err(|e| e.to_string())?;
-        stream.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
-        let mut reply = [0u8; 7];
-        stream.read_exact(&mut reply).await.map_err(|e| e.to_string())?;
-        if &reply == b"+PONG\r\n" {
-            Ok(())
-        } else {
-            Err(format!("unexpected PING reply {:?}", String::from_utf8_lossy(&reply)))
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(2), probe)
-        .await
-        .unwrap_or_else(|_| Err("no PING reply within 2 s".to_owned()))
-}
 
 /// A key prefix no other test (or test run) uses.
 fn unique_prefix(test: &str) -> String {
