@@ -144,7 +144,18 @@ async fn send(
     key: &DpopKey,
     nonce: Option<&str>,
 ) -> Result<dpop_core::Authentication, dpop_core::Rejection> {
-    let mut builder = key.proof(method, URL).access_token("tok").issued_at(NOW as i64);
+    send_at(guard, method, key, nonce, NOW).await
+}
+
+/// Sends a proof issued at `iat` through `guard`.
+async fn send_at(
+    guard: &DpopGuard,
+    method: &str,
+    key: &DpopKey,
+    nonce: Option<&str>,
+    iat: u64,
+) -> Result<dpop_core::Authentication, dpop_core::Rejection> {
+    let mut builder = key.proof(method, URL).access_token("tok").issued_at(iat as i64);
     if let Some(nonce) = nonce {
         builder = builder.nonce(nonce);
     }
@@ -211,17 +222,7 @@ async fn a_nonce_past_half_its_life_is_replaced_on_success() {
     let key = DpopKey::generate().unwrap();
     let nonce = guard.verifier().nonces().unwrap().issue().unwrap();
     clock.advance(200);
-    let mut builder = key.proof("POST", URL).access_token("tok").issued_at((NOW + 200) as i64);
-    builder = builder.nonce(&nonce);
-    let proof = builder.sign().unwrap();
-    let headers = |name: &'static str| -> HeaderValues<'_> {
-        match name {
-            "authorization" => [&b"DPoP tok"[..]].into_iter().collect(),
-            "dpop" => [proof.as_bytes()].into_iter().collect(),
-            _ => HeaderValues::NONE,
-        }
-    };
-    let auth = guard.authorize("POST", &URI, headers).await.unwrap();
+    let auth = send_at(&guard, "POST", &key, Some(&nonce), NOW + 200).await.unwrap();
     let headers: Vec<_> = auth.response_headers().collect();
     assert_eq!(headers.len(), 2);
     assert_eq!(headers[1], ("cache-control", "no-store"));
