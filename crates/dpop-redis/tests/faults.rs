@@ -189,6 +189,72 @@ async fn redis_down_at_start_up_then_up() {
     proxy.accept(Accept::Forward);
     recovers(&store, "late-start").await;
     store.ping().await.unwrap();
-    assert_eq!(keys(&prefix).await.len(), 1);
+    // One record and its counter.
+    assert_eq!(keys(&prefix).await.len(), 2);
+    cleanup(&prefix).await;
+}
+
+#[tokio::test]
+async fn an_outage_opens_the_circuit_refusals_do_not_wait_and_it_closes_again() {
+    require_redis!();
+    let prefix = common::unique_prefix("circuit");
+    let proxy = Proxy::start().await;
+    let store = store_via(&proxy, &prefix).await;
+    assert_eq!(insert(&store, key("before")).await.unwrap(), Insertion::Inserted);
+    assert!(!store.is_circuit_open());
+
+    // Redis goes silent: open connections swallow everything, new ones hang.
+    proxy.accept(Accept::Blackhole);
+    proxy.freeze();
+    let mut outage_keys = Vec::new();
+    let mut waited = 0;
+    while !store.is_circuit_open() {
+        let k = key(&format!("timed-out-{waited}"));
+        outage_keys.push(k);
+        let error = insert(&store, k).await.expect_err("no Redis, no insertion");
+        assert_eq!(kind(&error), UnavailableKind::Timeout);
+        waited += 1;
+        assert!(waited <= 3, "the circuit did not open after {waited} timeouts in a row");
+    }
+    // From now on every proof is refused without going to Redis (no Timeout: no waiting).
+    for i in 0..500 {
+        let k = key(&format!("refused-{i}"));
+        outage_keys.push(k);
+        let error = insert(&store, k).await.expect_err("no Redis, no insertion");
+        assert_eq!(kind(&error), UnavailableKind::CircuitOpen, "refusal {i}: {error}");
+    }
+    assert!(store.ping().await.is_err());
+
+    // Redis is back: the probe closes the circuit without a restart.
+    proxy.accept(Accept::Forward);
+    proxy.cut();
+    recovers(&store, "circuit").await;
+    assert!(!store.is_circuit_open());
+    assert_eq!(insert(&store, key("before")).await.unwrap(), Insertion::AlreadyPresent);
+    let mut redis = direct().await;
+    for k in outage_keys {
+        let exists: i64 = redis::cmd("EXISTS").arg(store.redis_key(&k)).query_async(&mut redis).await.unwrap();
+        assert_eq!(exists, 0, "nothing was written during the outage");
+    }
+    cleanup(&prefix).await;
+}
+
+#[tokio::test]
+async fn a_cut_connection_opens_the_circuit_at_once() {
+    require_redis!();
+    let prefix = common::unique_prefix("circuit-cut");
+    let proxy = Proxy::start().await;
+    let store = store_via(&proxy, &prefix).await;
+    assert_eq!(insert(&store, key("before")).await.unwrap(), Insertion::Inserted);
+    proxy.accept(Accept::Refuse);
+    proxy.cut();
+    // The first failure is the connection error itself; the circuit is then open.
+    let error = insert(&store, key("first")).await.expect_err("no Redis, no insertion");
+    assert!(matches!(kind(&error), UnavailableKind::Connection | UnavailableKind::CircuitOpen), "{error}");
+    assert!(store.is_circuit_open());
+    let error = insert(&store, key("second")).await.expect_err("no Redis, no insertion");
+    assert_eq!(kind(&error), UnavailableKind::CircuitOpen);
+    proxy.accept(Accept::Forward);
+    recovers(&store, "circuit-cut").await;
     cleanup(&prefix).await;
 }

@@ -10,10 +10,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{NO_HANG, REDIS_URL, TTL, cleanup, direct, expected_name, key, keys, store};
+use common::{NO_HANG, REDIS_URL, RELAXED_TIMEOUT, TTL, cleanup, client_key, direct, expected_name, key, keys, store};
 use dpop_core::replay::{Insertion, ReplayStoreError};
 use dpop_core::{DpopError, DpopKey, DpopVerifier, ProofRequest, ReplayStore};
-use dpop_redis::{ConnectError, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisReplayStore, UnavailableError, UnavailableKind};
+use dpop_redis::{
+    ConnectError, DEFAULT_PER_KEY_QUOTA, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisReplayStore, UnavailableError,
+    UnavailableKind,
+};
 use tokio::sync::Barrier;
 
 /// A `redis://` URL on a loopback port where nothing listens.
@@ -69,7 +72,7 @@ async fn records_get_the_ttl_and_expire() {
 }
 
 #[tokio::test]
-async fn writes_one_key_under_the_prefix_and_nothing_else() {
+async fn writes_the_record_and_the_quota_counter_under_the_prefix_and_nothing_else() {
     require_redis!();
     let prefix = common::unique_prefix("prefix");
     let store = store(&prefix).await;
@@ -80,9 +83,17 @@ async fn writes_one_key_under_the_prefix_and_nothing_else() {
 
     let name = expected_name(&prefix, &proof);
     assert_eq!(store.redis_key(&proof), name);
-    assert_eq!(keys(&prefix).await, vec![name.clone()]);
-    // The proof id appears in no other key: the store wrote one key, under its prefix.
-    let hex = name.strip_prefix(&prefix).unwrap();
+    let counter = store.quota_key(&proof, TTL);
+    assert!(counter.starts_with(&prefix), "{counter}");
+    let mut expected = vec![name.clone(), counter.clone()];
+    expected.sort();
+    assert_eq!(keys(&prefix).await, expected);
+    // Record and counter share the Cluster hash tag: the client part, in braces.
+    let tag = |key: &str| key[key.find('{').unwrap()..=key.find('}').unwrap()].to_owned();
+    assert_eq!(tag(&name), tag(&counter));
+    assert_eq!(tag(&name).len(), 2 + 32);
+    // The proof id appears in no other key: one record, under its prefix.
+    let hex = name.rsplit(':').next().unwrap();
     assert_eq!(hex.len(), 64);
     let with_id: Vec<String> =
         redis::cmd("KEYS").arg(format!("*{hex}*")).query_async(&mut direct().await).await.unwrap();
@@ -90,6 +101,126 @@ async fn writes_one_key_under_the_prefix_and_nothing_else() {
     // The value is a constant: nothing from the proof is stored.
     let value: String = redis::cmd("GET").arg(&name).query_async(&mut direct().await).await.unwrap();
     assert_eq!(value, "1");
+    // The counter lives about as long as the records it counts, no longer.
+    let pttl: i64 = redis::cmd("PTTL").arg(&counter).query_async(&mut direct().await).await.unwrap();
+    let ttl_ms = i64::try_from(TTL.as_millis()).unwrap();
+    assert!(pttl > ttl_ms && pttl <= ttl_ms + ttl_ms / 8 + 1, "counter PTTL {pttl}");
+    cleanup(&prefix).await;
+}
+
+#[tokio::test]
+async fn without_a_quota_only_the_record_is_written() {
+    require_redis!();
+    let prefix = common::unique_prefix("no-quota");
+    let store = RedisReplayStore::builder()
+        .prefix(&prefix)
+        .per_key_quota(None)
+        .timeout(RELAXED_TIMEOUT)
+        .connect(REDIS_URL)
+        .await
+        .unwrap();
+    assert_eq!(store.per_key_quota(), None);
+    let proof = key("alone");
+    assert_eq!(store.insert_if_absent(proof, TTL).await.unwrap(), Insertion::Inserted);
+    assert_eq!(store.insert_if_absent(proof, TTL).await.unwrap(), Insertion::AlreadyPresent);
+    assert_eq!(keys(&prefix).await, vec![expected_name(&prefix, &proof)]);
+    // No quota: one key may hold any number of records.
+    for i in 0..50 {
+        assert_eq!(store.insert_if_absent(key(&format!("many-{i}")), TTL).await.unwrap(), Insertion::Inserted);
+    }
+    cleanup(&prefix).await;
+}
+
+async fn quota_store(prefix: &str, quota: u64) -> RedisReplayStore {
+    RedisReplayStore::builder()
+        .prefix(prefix)
+        .per_key_quota(Some(quota))
+        .timeout(RELAXED_TIMEOUT)
+        .connect(REDIS_URL)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_flood_from_one_key_is_refused_while_other_keys_go_on() {
+    require_redis!();
+    let prefix = common::unique_prefix("quota");
+    const QUOTA: u64 = 5;
+    let store = quota_store(&prefix, QUOTA).await;
+    let flooder = 1;
+    for i in 0..QUOTA {
+        let outcome = store.insert_if_absent(client_key(flooder, &format!("flood-{i}")), TTL).await.unwrap();
+        assert_eq!(outcome, Insertion::Inserted, "proof {i} is within the quota");
+    }
+    for i in QUOTA..QUOTA + 20 {
+        let outcome = store.insert_if_absent(client_key(flooder, &format!("flood-{i}")), TTL).await;
+        assert!(matches!(outcome, Err(ReplayStoreError::QuotaExceeded)), "proof {i}: {outcome:?}");
+        // Refused proofs are not recorded.
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(store.redis_key(&client_key(flooder, &format!("flood-{i}"))))
+            .query_async(&mut direct().await)
+            .await
+            .unwrap();
+        assert_eq!(exists, 0);
+    }
+    // A replay of a recorded proof is still a replay, not a quota refusal.
+    assert_eq!(store.insert_if_absent(client_key(flooder, "flood-0"), TTL).await.unwrap(), Insertion::AlreadyPresent);
+    // Other keys are not affected.
+    for client in [2, 3] {
+        for i in 0..QUOTA {
+            let outcome = store.insert_if_absent(client_key(client, &format!("other-{i}")), TTL).await.unwrap();
+            assert_eq!(outcome, Insertion::Inserted);
+        }
+    }
+    // Another replica with the same prefix sees the same count.
+    let replica = quota_store(&prefix, QUOTA).await;
+    let outcome = replica.insert_if_absent(client_key(flooder, "via-replica"), TTL).await;
+    assert!(matches!(outcome, Err(ReplayStoreError::QuotaExceeded)), "{outcome:?}");
+    cleanup(&prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quota_holds_under_concurrency() {
+    require_redis!();
+    let prefix = common::unique_prefix("quota-race");
+    const QUOTA: u64 = 10;
+    const TASKS: usize = 64;
+    let stores = [quota_store(&prefix, QUOTA).await, quota_store(&prefix, QUOTA).await];
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let mut handles = Vec::with_capacity(TASKS);
+    for i in 0..TASKS {
+        let store = stores[i % 2].clone();
+        let barrier = barrier.clone();
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.insert_if_absent(client_key(9, &format!("race-{i}")), TTL).await
+        }));
+    }
+    let (mut inserted, mut refused) = (0, 0);
+    for handle in handles {
+        match handle.await.unwrap() {
+            Ok(Insertion::Inserted) => inserted += 1,
+            Err(ReplayStoreError::QuotaExceeded) => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((inserted, refused), (10, TASKS - 10));
+    cleanup(&prefix).await;
+}
+
+#[tokio::test]
+async fn the_quota_frees_up_as_records_expire() {
+    require_redis!();
+    let prefix = common::unique_prefix("quota-expiry");
+    let store = quota_store(&prefix, 3).await;
+    let ttl = Duration::from_millis(400);
+    for i in 0..3 {
+        assert_eq!(store.insert_if_absent(client_key(4, &format!("a-{i}")), ttl).await.unwrap(), Insertion::Inserted);
+    }
+    assert!(matches!(store.insert_if_absent(client_key(4, "a-3"), ttl).await, Err(ReplayStoreError::QuotaExceeded)));
+    // Once the records are gone (ttl, plus one bucket of ttl / 8 at most), so is their count.
+    tokio::time::sleep(ttl * 2).await;
+    assert_eq!(store.insert_if_absent(client_key(4, "a-3"), ttl).await.unwrap(), Insertion::Inserted);
     cleanup(&prefix).await;
 }
 
@@ -99,7 +230,9 @@ async fn default_prefix_and_timeout() {
     let store = RedisReplayStore::connect(REDIS_URL).await.unwrap();
     assert_eq!(store.prefix(), DEFAULT_PREFIX);
     assert_eq!(store.timeout(), DEFAULT_TIMEOUT);
-    assert!(store.redis_key(&key("x")).starts_with("dpop:jti:"));
+    assert_eq!(store.per_key_quota(), Some(DEFAULT_PER_KEY_QUOTA));
+    assert!(!store.is_circuit_open());
+    assert!(store.redis_key(&key("x")).starts_with("dpop:jti:{"));
     store.ping().await.unwrap();
 }
 
@@ -167,7 +300,10 @@ async fn a_closed_port_is_unavailable_not_a_hang() {
             .expect("the store answered instead of hanging");
         let error = result.expect_err("no server, no insertion");
         let kind = unavailable_kind(&error);
-        assert!(matches!(kind, UnavailableKind::Connection | UnavailableKind::Timeout), "{kind:?}");
+        assert!(
+            matches!(kind, UnavailableKind::Connection | UnavailableKind::Timeout | UnavailableKind::CircuitOpen),
+            "{kind:?}"
+        );
     }
     let ping = tokio::time::timeout(NO_HANG, store.ping()).await.unwrap();
     assert!(ping.is_err());
@@ -177,8 +313,39 @@ async fn a_closed_port_is_unavailable_not_a_hang() {
 async fn construction_errors() {
     assert!(matches!(RedisReplayStore::connect("not a url").await, Err(ConnectError::InvalidUrl(_))));
     assert!(matches!(RedisReplayStore::connect("http://127.0.0.1:6379").await, Err(ConnectError::InvalidUrl(_))));
-    // TLS is not compiled in: refused up front rather than failing every request.
-    assert!(matches!(RedisReplayStore::connect("rediss://127.0.0.1:6379").await, Err(ConnectError::InvalidUrl(_))));
+    // A root certificate that does not parse, or a good one without TLS: refused up front.
+    assert!(matches!(
+        RedisReplayStore::builder()
+            .tls_root_certificate_pem("not a certificate")
+            .connect("rediss://127.0.0.1:6379")
+            .await,
+        Err(ConnectError::Tls(_))
+    ));
+    assert!(matches!(
+        RedisReplayStore::builder()
+            .tls_root_certificate_pem(common::servers::TestCa::new().ca_pem)
+            .connect(REDIS_URL)
+            .await,
+        Err(ConnectError::Tls(_))
+    ));
+    assert!(matches!(
+        RedisReplayStore::builder().per_key_quota(Some(0)).connect(REDIS_URL).await,
+        Err(ConnectError::ZeroQuota)
+    ));
+    for prefix in ["a{b:", "a}b:"] {
+        assert!(matches!(
+            RedisReplayStore::builder().prefix(prefix).connect(REDIS_URL).await,
+            Err(ConnectError::InvalidPrefix)
+        ));
+    }
+    assert!(matches!(
+        RedisReplayStore::builder().connect_cluster(Vec::<String>::new()).await,
+        Err(ConnectError::InvalidUrl(_))
+    ));
+    assert!(matches!(
+        RedisReplayStore::builder().connect_cluster(["redis://127.0.0.1:1", "rediss://127.0.0.1:2"]).await,
+        Err(ConnectError::InvalidUrl(_))
+    ));
     assert!(matches!(
         RedisReplayStore::builder().timeout(Duration::ZERO).connect(REDIS_URL).await,
         Err(ConnectError::ZeroTimeout)
@@ -248,8 +415,8 @@ async fn through_the_verifier() {
     replica.verify([second.as_bytes()], &request).await.unwrap();
     assert_eq!(verifier.verify([second.as_bytes()], &request).await.unwrap_err(), DpopError::Replayed);
 
-    // The verifier's TTL reached Redis.
-    assert_eq!(keys(&prefix).await.len(), 2);
+    // Both proofs reached Redis: two records and their client key's counter.
+    assert_eq!(keys(&prefix).await.len(), 3);
 
     // A store that cannot answer rejects, it never accepts.
     let down = DpopVerifier::builder()

@@ -2,6 +2,8 @@
 //! and a fault-injecting TCP proxy in front of Redis.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+pub mod servers;
+
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
@@ -96,13 +98,20 @@ pub fn unique_prefix(test: &str) -> String {
 
 /// A replay key for test proof `jti` of a fixed client key.
 pub fn key(jti: &str) -> ReplayKey {
-    ReplayKey::new(&Thumbprint::from_bytes([7; 32]), jti)
+    client_key(7, jti)
 }
 
-/// The Redis key name computed independently of the store: prefix + hex(proof id).
+/// A replay key for test proof `jti` of client key number `client`.
+pub fn client_key(client: u8, jti: &str) -> ReplayKey {
+    ReplayKey::new(&Thumbprint::from_bytes([client; 32]), jti)
+}
+
+/// The record's key name computed independently of the store:
+/// prefix + `{` hex(first 16 bytes of the client id) `}:` hex(proof id).
 pub fn expected_name(prefix: &str, key: &ReplayKey) -> String {
-    let hex: String = key.proof_id().iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}{hex}")
+    let client: String = key.client_id()[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let proof: String = key.proof_id().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{{{client}}}:{proof}")
 }
 
 /// A store on the real Redis with `prefix` and a relaxed timeout.
@@ -162,7 +171,14 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy in front of [`REDIS_ADDR`].
     pub async fn start() -> Self {
+        Self::start_to(REDIS_ADDR.to_owned()).await
+    }
+
+    /// A proxy in front of `upstream` (`host:port`).
+    pub async fn start_to(upstream: String) -> Self {
+        let upstream: Arc<str> = upstream.into();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (control, _) =
@@ -181,7 +197,7 @@ impl Proxy {
                         tokio::spawn(hold(id, client, control));
                     }
                     Accept::Forward => {
-                        tokio::spawn(forward(id, client, control));
+                        tokio::spawn(forward(id, client, control, upstream.clone()));
                     }
                 }
             }
@@ -238,8 +254,8 @@ async fn hold(id: u64, client: TcpStream, control: watch::Receiver<Control>) {
     drop(client);
 }
 
-async fn forward(id: u64, client: TcpStream, control: watch::Receiver<Control>) {
-    let Ok(upstream) = TcpStream::connect(REDIS_ADDR).await else {
+async fn forward(id: u64, client: TcpStream, control: watch::Receiver<Control>, upstream: Arc<str>) {
+    let Ok(upstream) = TcpStream::connect(&*upstream).await else {
         return;
     };
     let _ = client.set_nodelay(true);
