@@ -26,7 +26,9 @@ pub struct TokenClaims {
     pub client_id: Option<String>,
     /// The granted scopes (`scope`, space-separated, RFC 8693 §4.2 / RFC 9068 §2.2.3).
     pub scopes: Vec<String>,
-    /// `exp`, seconds since the epoch.
+    /// `exp`, seconds since the epoch; `None` when absent or not a NumericDate (RFC 7519 §2:
+    /// a number of seconds, fractions truncated, from 0 to 2^53 − 1; a validator refuses a token
+    /// whose `exp` is anything else).
     pub expires_at: Option<u64>,
     /// `cnf.jkt` (RFC 9449 §6): the thumbprint of the key the token is bound to.
     pub cnf_jkt: Option<String>,
@@ -57,7 +59,7 @@ impl TokenClaims {
             audience,
             client_id: text("client_id"),
             scopes,
-            expires_at: raw.get("exp").and_then(numeric_date),
+            expires_at: raw.get("exp").and_then(crate::json::numeric_date),
             cnf_jkt,
             raw,
         }
@@ -75,16 +77,6 @@ impl TokenClaims {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|granted| granted == scope)
     }
-}
-
-/// A NumericDate (RFC 7519 §2): seconds, possibly fractional; negative or non-finite is none.
-fn numeric_date(value: &Value) -> Option<u64> {
-    value.as_u64().or_else(|| {
-        let seconds = value.as_f64()?;
-        // Truncation is the point: NumericDate fractions are below the resolution we check.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        (0.0..1.0e19).contains(&seconds).then_some(seconds as u64)
-    })
 }
 
 /// Why a token was not accepted.

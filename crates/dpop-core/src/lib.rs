@@ -60,7 +60,8 @@ mod guard;
 pub mod headers;
 mod htu;
 pub mod inspect;
-mod json;
+#[doc(hidden)]
+pub mod json;
 mod jwk;
 pub mod metadata;
 pub mod nonce;

@@ -92,7 +92,12 @@ impl<'de> JsonObject<'de> for ProofClaims<'de> {
             "jti" => self.jti = Some(json::string(map, rejection, "jti")?),
             "htm" => self.htm = Some(json::string(map, rejection, "htm")?),
             "htu" => self.htu = Some(json::string(map, rejection, "htu")?),
-            "iat" => self.iat = Some(json::numeric_date(map, rejection, "iat")?),
+            "iat" => {
+                let iat = json::numeric_date_member(map, rejection, "iat")?;
+                // At most `json::MAX_NUMERIC_DATE` (2^53 - 1): always an i64. Were it not,
+                // `iat` would stay unset and the proof be refused, never misread.
+                self.iat = i64::try_from(iat).ok();
+            }
             "ath" => self.ath = Some(json::string(map, rejection, "ath")?),
             "nonce" => self.nonce = Some(json::string(map, rejection, "nonce")?),
             _ => json::skip(map, rejection)?,
