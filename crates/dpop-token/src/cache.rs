@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use dpop_core::access_token::TokenFuture;
 use dpop_core::{Clock, SystemClock, TokenClaims, TokenError, TokenValidator};
-use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 /// Default number of tokens kept.
@@ -135,20 +134,12 @@ impl<V: TokenValidator> CachedValidator<V> {
     /// When an entry for `claims` validated at `now` stops being used, if it may be cached.
     fn until(&self, claims: &TokenClaims, now: u64) -> Option<u64> {
         let limit = now.saturating_add(self.max_ttl);
-        let until = match claims.raw.get("exp") {
-            None => limit,
-            Some(Value::Number(exp)) => {
-                let exp = exp.as_u64().or_else(|| {
-                    // A fractional NumericDate: its whole seconds.
-                    exp.as_f64().filter(|exp| exp.is_finite() && *exp >= 0.0).map(|exp| {
-                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                        let seconds = exp.min(u64::MAX as f64) as u64;
-                        seconds
-                    })
-                })?;
-                exp.min(limit)
-            }
-            Some(_) => return None,
+        // `expires_at` is `exp` read by dpop-core's one NumericDate rule. A raw `exp` that rule
+        // cannot read is never cached (this crate's validators refuse it anyway).
+        let until = match (claims.expires_at, claims.raw.contains_key("exp")) {
+            (Some(exp), _) => exp.min(limit),
+            (None, false) => limit,
+            (None, true) => return None,
         };
         (until > now).then_some(until)
     }

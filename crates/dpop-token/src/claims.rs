@@ -2,6 +2,7 @@
 //! that log every refusal (the reason, never the token).
 
 use dpop_core::TokenError;
+use dpop_core::json;
 use serde_json::{Map, Value};
 
 /// Refuses the token for `reason`, with a tracing event.
@@ -10,28 +11,17 @@ pub(crate) fn reject(reason: &'static str) -> TokenError {
     TokenError::Invalid(reason)
 }
 
-/// A NumericDate (RFC 7519 §2) member: absent is `None`; a negative, fractional-overflow or
-/// non-number value is `invalid`. Fractions are truncated.
+/// A NumericDate (RFC 7519 §2) member, by dpop-core's one rule for every NumericDate (proof
+/// `iat` included): absent is `None`; anything but a number of seconds from 0 to 2^53 − 1 is
+/// `invalid`. Fractions are truncated.
 pub(crate) fn numeric_date(
     claims: &Map<String, Value>,
     name: &str,
     invalid: &'static str,
 ) -> Result<Option<u64>, TokenError> {
-    let Some(value) = claims.get(name) else {
-        return Ok(None);
-    };
-    let Value::Number(number) = value else {
-        return Err(reject(invalid));
-    };
-    if let Some(seconds) = number.as_u64() {
-        return Ok(Some(seconds));
-    }
-    // Below 2^53: exactly representable, and far beyond any real date.
-    const LIMIT: f64 = 9_007_199_254_740_992.0;
-    match number.as_f64() {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // range checked
-        Some(seconds) if seconds.is_finite() && (0.0..LIMIT).contains(&seconds) => Ok(Some(seconds.trunc() as u64)),
-        _ => Err(reject(invalid)),
+    match claims.get(name) {
+        None => Ok(None),
+        Some(value) => json::numeric_date(value).map(Some).ok_or_else(|| reject(invalid)),
     }
 }
 

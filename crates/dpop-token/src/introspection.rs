@@ -7,6 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use dpop_core::access_token::TokenFuture;
+use dpop_core::json::{self, Limits};
 use dpop_core::{Clock, SystemClock, TokenClaims, TokenError, TokenValidator};
 use reqwest::Url;
 use reqwest::header::HeaderValue;
@@ -14,7 +15,6 @@ use serde_json::{Map, Value};
 
 use crate::claims::{self, Lifetime, reject};
 use crate::http::{DEFAULT_FETCH_TIMEOUT, HttpClient, endpoint_url, unavailable};
-use crate::json::{self, JsonError, Limits};
 use crate::jwt::{DEFAULT_LEEWAY, MAX_TOKEN_LEN};
 use crate::{CachedValidator, ConfigError};
 
@@ -83,14 +83,8 @@ impl IntrospectionValidator {
             .post_form(&self.endpoint, &self.authorization, body)
             .await
             .map_err(|error| unavailable("token introspection failed", error))?;
-        let answer = json::parse_object(&response, Limits::TOKEN).map_err(|error| {
-            let what = match error {
-                JsonError::Malformed => "not a JSON object",
-                JsonError::Duplicate => "duplicate member name",
-                JsonError::TooComplex => "too large or too deeply nested",
-            };
-            unavailable("bad introspection response", what)
-        })?;
+        let answer = json::parse_value_object(&response, Limits::TOKEN)
+            .map_err(|error| unavailable("bad introspection response", error.reason()))?;
         match answer.get("active") {
             Some(Value::Bool(true)) => {}
             Some(Value::Bool(false)) => return Err(reject("token is not active")),

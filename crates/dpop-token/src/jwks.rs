@@ -3,10 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use dpop_core::json::{self, JsonError, Limits};
 use dpop_core::{Algorithm, DpopError, PublicKey};
 use serde_json::Value;
-
-use crate::json::{self, JsonError, Limits};
 
 /// Most keys a set may hold; real sets have one to a handful.
 pub const MAX_JWKS_KEYS: usize = 100;
@@ -75,10 +74,12 @@ impl JwkSet {
         if json.len() > MAX_JWKS_LEN {
             return Err(JwksError("JWK set too large"));
         }
-        let document = json::parse_object(json, JWKS_LIMITS).map_err(|error| match error {
-            JsonError::Malformed => JwksError("JWK set is not a JSON object"),
-            JsonError::Duplicate => JwksError("duplicate member name in JWK set"),
-            JsonError::TooComplex => JwksError("JWK set too large or too deeply nested"),
+        let document = json::parse_value_object(json, JWKS_LIMITS).map_err(|error| match error {
+            JsonError::DuplicateMember => JwksError("duplicate member name in JWK set"),
+            JsonError::TooManyMembers | JsonError::TooDeep | JsonError::TooManyElements => {
+                JwksError("JWK set too large or too deeply nested")
+            }
+            _ => JwksError("JWK set is not a JSON object"),
         })?;
         let Some(Value::Array(entries)) = document.get("keys") else {
             return Err(JwksError("JWK set has no keys array"));

@@ -7,6 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dpop_core::access_token::TokenFuture;
+use dpop_core::json::{self, JsonError, Limits};
 use dpop_core::{
     Algorithm, AlgorithmSet, Clock, DpopError, PublicKey, SystemClock, TokenClaims, TokenError, TokenValidator,
 };
@@ -14,7 +15,6 @@ use serde_json::{Map, Value};
 
 use crate::ConfigError;
 use crate::claims::{self, Lifetime, reject};
-use crate::json::{self, JsonError, Limits};
 use crate::jwks::{JwkSet, Selection};
 
 /// Longest access token accepted, in bytes, before any decoding.
@@ -221,10 +221,10 @@ fn decode_json(b64: &str, part: Part) -> Result<Map<String, Value>, TokenError> 
         Part::Claims => ("malformed claims", "duplicate claim member", "claims too complex"),
     };
     let bytes = URL_SAFE_NO_PAD.decode(b64).map_err(|_| reject(malformed))?;
-    json::parse_object(&bytes, Limits::TOKEN).map_err(|error| match error {
-        JsonError::Malformed => reject(malformed),
-        JsonError::Duplicate => reject(duplicate),
-        JsonError::TooComplex => reject(complex),
+    json::parse_value_object(&bytes, Limits::TOKEN).map_err(|error| match error {
+        JsonError::DuplicateMember => reject(duplicate),
+        JsonError::TooManyMembers | JsonError::TooDeep | JsonError::TooManyElements => reject(complex),
+        _ => reject(malformed),
     })
 }
 

@@ -41,9 +41,13 @@
 //! returns [`TokenError::Unavailable`](dpop_core::TokenError::Unavailable): the request is
 //! refused with 503, never let through.
 //!
-//! JSON (token headers and claims, JWK sets, introspection responses) is parsed strictly:
-//! duplicate member names at any depth are refused, as are oversize documents and deep
-//! nesting. Tokens longer than [`MAX_TOKEN_LEN`] bytes are refused before any decoding.
+//! JSON (token headers and claims, JWK sets, introspection responses) is parsed strictly, by
+//! the same reader and rules as DPoP proofs in dpop-core: duplicate member names at any depth
+//! are refused, as are oversize documents and deep nesting. Every NumericDate (`exp`, `nbf`,
+//! `iat`) follows dpop-core's one rule, the one applied to a proof's `iat`: a JSON number of
+//! seconds from 0 to 2^53 − 1, fractions truncated; anything else is refused as
+//! `invalid exp` (or `nbf`, `iat`). Tokens longer than [`MAX_TOKEN_LEN`] bytes are refused
+//! before any decoding.
 //!
 //! # Why not `jsonwebtoken`
 //!
@@ -71,7 +75,6 @@ mod claims;
 mod http;
 #[cfg(feature = "fetch")]
 mod introspection;
-mod json;
 mod jwks;
 mod jwt;
 #[cfg(feature = "fetch")]
