@@ -33,16 +33,36 @@ use crate::{CachedValidator, ConfigError};
 /// - `"active": false`: [`TokenError::Invalid`];
 /// - `cnf`, if present, must be an object with a string `jkt`; a bound token must not say
 ///   `token_type` other than `DPoP` (RFC 9449 §6.2) and a `DPoP` token must be bound;
-/// - `exp` and `nbf`, if present, are checked with the leeway; `iss` and `aud` are checked
-///   when [`issuer`](IntrospectionValidatorBuilder::issuer) /
-///   [`audience`](IntrospectionValidatorBuilder::audience) are configured, and must then be
-///   present.
+/// - `exp` and `nbf`, if present, are NumericDates and are checked with the leeway;
+/// - `iss`, if present, must equal the configured [`issuer`](IntrospectionValidatorBuilder::issuer),
+///   and `aud`, if present (a string or an array of strings), must contain the configured
+///   [`audience`](IntrospectionValidatorBuilder::audience): a token the same authorization
+///   server issued for another resource is refused (RFC 8707, RFC 9068 §4, MCP audience
+///   validation). RFC 7662 makes both members optional, so by default a response without them
+///   is accepted (the authorization server knows which resource asks);
+///   [`require_issuer`](IntrospectionValidatorBuilder::require_issuer) and
+///   [`require_audience`](IntrospectionValidatorBuilder::require_audience) refuse it instead.
+///
+/// ```
+/// # fn main() -> Result<(), dpop_token::ConfigError> {
+/// use dpop_token::IntrospectionValidator;
+///
+/// let validator = IntrospectionValidator::builder("https://as.example.com/introspect", "mcp-server", "secret")
+///     .issuer("https://as.example.com")
+///     .audience("https://mcp.example.com/mcp")
+///     .require_audience(true) // when the authorization server always sends `aud`
+///     .build_cached()?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct IntrospectionValidator {
     endpoint: Url,
     authorization: HeaderValue,
     http: HttpClient,
-    issuer: Option<String>,
-    audience: Option<String>,
+    issuer: String,
+    audience: String,
+    require_issuer: bool,
+    require_audience: bool,
     leeway: u64,
     clock: Arc<dyn Clock>,
 }
@@ -50,6 +70,10 @@ pub struct IntrospectionValidator {
 impl IntrospectionValidator {
     /// Starts a validator that asks `endpoint` (`https`; plain `http` only to a loopback
     /// address), authenticating as `client_id` with `client_secret`.
+    ///
+    /// [`issuer`](IntrospectionValidatorBuilder::issuer) and
+    /// [`audience`](IntrospectionValidatorBuilder::audience) must be given too:
+    /// [`build`](IntrospectionValidatorBuilder::build) fails without them.
     pub fn builder(
         endpoint: impl Into<String>,
         client_id: impl Into<String>,
@@ -61,6 +85,8 @@ impl IntrospectionValidator {
             client_secret: client_secret.into(),
             issuer: None,
             audience: None,
+            require_issuer: false,
+            require_audience: false,
             leeway: DEFAULT_LEEWAY,
             clock: None,
             timeout: DEFAULT_FETCH_TIMEOUT,
@@ -112,11 +138,12 @@ impl IntrospectionValidator {
         let lifetime = Lifetime { now: self.clock.now(), leeway: self.leeway };
         lifetime.check_exp(answer, false)?;
         lifetime.check_nbf(answer)?;
-        if let Some(issuer) = &self.issuer {
-            claims::check_issuer(answer, issuer)?;
+        // Checked whenever present (a wrong value is never ignored); absent only if allowed.
+        if self.require_issuer || answer.contains_key("iss") {
+            claims::check_issuer(answer, &self.issuer)?;
         }
-        if let Some(audience) = &self.audience {
-            claims::check_audience(answer, audience)?;
+        if self.require_audience || answer.contains_key("aud") {
+            claims::check_audience(answer, &self.audience)?;
         }
         claims::check_types(answer)
     }
@@ -134,6 +161,8 @@ impl fmt::Debug for IntrospectionValidator {
             .field("endpoint", &self.endpoint.as_str())
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("require_issuer", &self.require_issuer)
+            .field("require_audience", &self.require_audience)
             .field("leeway", &self.leeway)
             .finish_non_exhaustive()
     }
@@ -147,24 +176,42 @@ pub struct IntrospectionValidatorBuilder {
     client_secret: String,
     issuer: Option<String>,
     audience: Option<String>,
+    require_issuer: bool,
+    require_audience: bool,
     leeway: Duration,
     clock: Option<Arc<dyn Clock>>,
     timeout: Duration,
 }
 
 impl IntrospectionValidatorBuilder {
-    /// Requires `iss` in the response, equal to `issuer`. Default: not checked (RFC 7662
-    /// makes `iss` optional).
+    /// The authorization server's issuer identifier (required): a response's `iss`, when
+    /// present, must be exactly this (RFC 9068 §4 step 3: simple string comparison).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
     }
 
-    /// Requires `aud` in the response, containing `audience` (this resource's canonical
-    /// URI). Default: not checked (RFC 7662 makes `aud` optional; the authorization server
-    /// knows which resource asks).
+    /// This resource's canonical URI (required; RFC 8707, MCP): a response's `aud`, when
+    /// present (a string or an array of strings), must contain exactly this value, so that a
+    /// token issued for another resource is refused.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
+        self
+    }
+
+    /// Whether a response without `iss` is refused (`missing iss`). Default `false`: RFC 7662
+    /// makes `iss` optional. A present `iss` is checked either way.
+    pub const fn require_issuer(mut self, require: bool) -> Self {
+        self.require_issuer = require;
+        self
+    }
+
+    /// Whether a response without `aud` is refused (`missing aud`). Default `false`: RFC 7662
+    /// makes `aud` optional and the authorization server knows which resource asks. Turn it
+    /// on when your authorization server always names the audience. A present `aud` is checked
+    /// either way.
+    pub const fn require_audience(mut self, require: bool) -> Self {
+        self.require_audience = require;
         self
     }
 
@@ -190,8 +237,19 @@ impl IntrospectionValidatorBuilder {
     ///
     /// # Errors
     ///
-    /// A bad or non-`https` endpoint, an empty client id, or an HTTP client that cannot be made.
+    /// No or an empty [`issuer`](Self::issuer) or [`audience`](Self::audience), a bad or
+    /// non-`https` endpoint, an empty client id, or an HTTP client that cannot be made.
     pub fn build(self) -> Result<IntrospectionValidator, ConfigError> {
+        let issuer = match self.issuer {
+            None => return Err(ConfigError::MissingIssuer),
+            Some(issuer) if issuer.is_empty() => return Err(ConfigError::EmptyIssuer),
+            Some(issuer) => issuer,
+        };
+        let audience = match self.audience {
+            None => return Err(ConfigError::MissingAudience),
+            Some(audience) if audience.is_empty() => return Err(ConfigError::EmptyAudience),
+            Some(audience) => audience,
+        };
         let endpoint = endpoint_url(&self.endpoint)?;
         if self.client_id.is_empty() {
             return Err(ConfigError::MissingCredentials);
@@ -206,8 +264,10 @@ impl IntrospectionValidatorBuilder {
             endpoint,
             authorization,
             http: HttpClient::new(self.timeout)?,
-            issuer: self.issuer,
-            audience: self.audience,
+            issuer,
+            audience,
+            require_issuer: self.require_issuer,
+            require_audience: self.require_audience,
             leeway: self.leeway.as_secs(),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         })
@@ -233,6 +293,8 @@ impl fmt::Debug for IntrospectionValidatorBuilder {
             .field("client_id", &self.client_id)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("require_issuer", &self.require_issuer)
+            .field("require_audience", &self.require_audience)
             .finish_non_exhaustive()
     }
 }

@@ -102,6 +102,10 @@ pub enum ConfigError {
     EmptyIssuer,
     /// The audience is empty.
     EmptyAudience,
+    /// No issuer was given (`IntrospectionValidatorBuilder::issuer` is required).
+    MissingIssuer,
+    /// No audience was given (`IntrospectionValidatorBuilder::audience` is required).
+    MissingAudience,
     /// Neither [`keys`](JwtValidatorBuilder::keys) nor `jwks_url` was given.
     NoKeySource,
     /// Both [`keys`](JwtValidatorBuilder::keys) and `jwks_url` were given.
@@ -127,6 +131,8 @@ impl fmt::Display for ConfigError {
         match self {
             Self::EmptyIssuer => f.write_str("the issuer is empty"),
             Self::EmptyAudience => f.write_str("the audience is empty"),
+            Self::MissingIssuer => f.write_str("no issuer given: the authorization server's issuer is required"),
+            Self::MissingAudience => f.write_str("no audience given: this resource's canonical URI is required"),
             Self::NoKeySource => f.write_str("no key source: give keys or a JWKS URL"),
             Self::ConflictingKeySources => f.write_str("give either static keys or a JWKS URL, not both"),
             Self::EmptyKeySet => f.write_str("the key set has no usable signing key"),

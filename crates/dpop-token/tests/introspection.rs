@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{TestServer, closed_port_url, invalid_reason, unavailable_cause};
 use dpop_core::{ManualClock, TokenValidator};
-use dpop_token::{ConfigError, IntrospectionValidator};
+use dpop_token::{ConfigError, IntrospectionValidator, IntrospectionValidatorBuilder};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "mcp-server";
@@ -23,6 +23,15 @@ const CLIENT_ID: &str = "mcp-server";
 const CLIENT_SECRET: &str = "s3cr3t:+/ é";
 /// RFC 9449 §6.2 example: between Figure 11's `nbf` and `exp`.
 const NOW: u64 = 1_562_262_700;
+/// Figure 11's `iss`.
+const ISSUER: &str = "https://server.example.com";
+/// This resource's canonical URI.
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+
+/// A builder for `url` with the issuer and resource every test uses.
+fn builder(url: impl Into<String>, secret: &str) -> IntrospectionValidatorBuilder {
+    IntrospectionValidator::builder(url, CLIENT_ID, secret).issuer(ISSUER).audience(RESOURCE)
+}
 
 /// RFC 9449 §6.2 Figure 11.
 fn figure_11() -> Value {
@@ -105,10 +114,7 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let endpoint = Endpoint::default();
     let server = endpoint.serve().await;
-    let validator = IntrospectionValidator::builder(server.url("/introspect"), CLIENT_ID, CLIENT_SECRET)
-        .clock(ManualClock::at(NOW))
-        .build()
-        .unwrap();
+    let validator = builder(server.url("/introspect"), CLIENT_SECRET).clock(ManualClock::at(NOW)).build().unwrap();
     Fixture { endpoint, server, validator }
 }
 
@@ -193,35 +199,120 @@ async fn expiry_and_shape_checks() {
     assert_eq!(f.endpoint.requests(), 3, "refused before asking");
 }
 
+/// Figure 11 with `aud` (or without it when `None`).
+fn with_aud(aud: Option<Value>) -> Value {
+    let mut answer = figure_11();
+    if let Some(aud) = aud {
+        answer["aud"] = aud;
+    }
+    answer
+}
+
 #[tokio::test]
-async fn configured_issuer_and_audience() {
+async fn audience_is_checked_when_present() {
+    let f = fixture().await;
+    let cases = [
+        ("aud-right", Some(json!(RESOURCE)), None),
+        ("aud-among", Some(json!(["https://other.example.com", RESOURCE])), None),
+        ("aud-absent", None, None),
+        // A token the same authorization server issued for another resource.
+        ("aud-other", Some(json!("https://other.example.com/mcp")), Some("wrong audience")),
+        ("aud-others", Some(json!(["https://a.example.com", "https://b.example.com"])), Some("wrong audience")),
+        ("aud-empty", Some(json!([])), Some("wrong audience")),
+        // Exact comparison: no normalization, no prefix match.
+        ("aud-slash", Some(json!(format!("{RESOURCE}/"))), Some("wrong audience")),
+        ("aud-prefix", Some(json!("https://mcp.example.com")), Some("wrong audience")),
+        ("aud-number", Some(json!(1)), Some("invalid aud")),
+        ("aud-mixed", Some(json!([RESOURCE, 1])), Some("invalid aud")),
+    ];
+    for (token, aud, refusal) in cases {
+        f.endpoint.answer(token, 200, with_aud(aud).to_string());
+        let result = f.validator.validate(token).await;
+        match refusal {
+            None => assert!(result.is_ok(), "{token}: {result:?}"),
+            Some(reason) => assert_eq!(invalid_reason(result), reason, "{token}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn issuer_is_checked_when_present() {
+    let f = fixture().await;
+    let cases = [
+        ("iss-right", Some(json!(ISSUER)), None),
+        ("iss-absent", None, None),
+        ("iss-other", Some(json!("https://evil.example.com")), Some("wrong issuer")),
+        ("iss-slash", Some(json!(format!("{ISSUER}/"))), Some("wrong issuer")),
+        ("iss-case", Some(json!(ISSUER.to_uppercase())), Some("wrong issuer")),
+        ("iss-array", Some(json!([ISSUER])), Some("invalid iss")),
+    ];
+    for (token, iss, refusal) in cases {
+        let mut answer = with_aud(Some(json!(RESOURCE)));
+        match iss {
+            Some(iss) => answer["iss"] = iss,
+            None => _ = answer.as_object_mut().unwrap().remove("iss"),
+        }
+        f.endpoint.answer(token, 200, answer.to_string());
+        let result = f.validator.validate(token).await;
+        match refusal {
+            None => assert!(result.is_ok(), "{token}: {result:?}"),
+            Some(reason) => assert_eq!(invalid_reason(result), reason, "{token}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn required_audience_and_issuer_must_be_present() {
     let endpoint = Endpoint::default();
     let server = endpoint.serve().await;
-    let validator = IntrospectionValidator::builder(server.url("/introspect"), CLIENT_ID, CLIENT_SECRET)
-        .issuer("https://server.example.com")
-        .audience("https://mcp.example.com/mcp")
-        .clock(ManualClock::at(NOW))
-        .build()
-        .unwrap();
-    let mut answer = figure_11();
-    endpoint.answer("no-aud", 200, answer.to_string());
-    assert_eq!(invalid_reason(validator.validate("no-aud").await), "missing aud");
-    answer["aud"] = json!(["https://other.example.com", "https://mcp.example.com/mcp"]);
-    endpoint.answer("ok", 200, answer.to_string());
-    assert!(validator.validate("ok").await.is_ok());
-    answer["iss"] = json!("https://evil.example.com");
-    endpoint.answer("wrong-iss", 200, answer.to_string());
-    assert_eq!(invalid_reason(validator.validate("wrong-iss").await), "wrong issuer");
+    let require = |audience: bool, issuer: bool| {
+        builder(server.url("/introspect"), CLIENT_SECRET)
+            .require_audience(audience)
+            .require_issuer(issuer)
+            .clock(ManualClock::at(NOW))
+            .build()
+            .unwrap()
+    };
+    let mut no_iss = with_aud(Some(json!(RESOURCE)));
+    no_iss.as_object_mut().unwrap().remove("iss");
+    endpoint.answer("no-aud", 200, with_aud(None).to_string());
+    endpoint.answer("no-iss", 200, no_iss.to_string());
+    endpoint.answer("both", 200, with_aud(Some(json!([RESOURCE]))).to_string());
+    endpoint.answer("wrong-aud", 200, with_aud(Some(json!("https://other.example.com"))).to_string());
+
+    let audience = require(true, false);
+    assert_eq!(invalid_reason(audience.validate("no-aud").await), "missing aud");
+    assert!(audience.validate("no-iss").await.is_ok());
+    assert!(audience.validate("both").await.is_ok());
+    assert_eq!(invalid_reason(audience.validate("wrong-aud").await), "wrong audience");
+
+    let issuer = require(false, true);
+    assert_eq!(invalid_reason(issuer.validate("no-iss").await), "missing iss");
+    assert!(issuer.validate("no-aud").await.is_ok());
+    assert!(issuer.validate("both").await.is_ok());
+
+    let both = require(true, true);
+    assert_eq!(invalid_reason(both.validate("no-aud").await), "missing aud");
+    assert_eq!(invalid_reason(both.validate("no-iss").await), "missing iss");
+    assert!(both.validate("both").await.is_ok());
+}
+
+#[test]
+fn issuer_and_audience_are_required_configuration() {
+    let url = "https://as.example.com/introspect";
+    let bare = || IntrospectionValidator::builder(url, CLIENT_ID, "secret");
+    assert_eq!(bare().audience(RESOURCE).build().map(|_| ()), Err(ConfigError::MissingIssuer));
+    assert_eq!(bare().issuer(ISSUER).build().map(|_| ()), Err(ConfigError::MissingAudience));
+    assert_eq!(bare().issuer("").audience(RESOURCE).build().map(|_| ()), Err(ConfigError::EmptyIssuer));
+    assert_eq!(bare().issuer(ISSUER).audience("").build().map(|_| ()), Err(ConfigError::EmptyAudience));
+    assert_eq!(bare().issuer(ISSUER).audience(RESOURCE).build().map(|_| ()), Ok(()));
 }
 
 #[tokio::test]
 async fn wrong_client_credentials_are_unavailable() {
     let f = fixture().await;
     f.endpoint.answer("tok-1", 200, figure_11().to_string());
-    let wrong = IntrospectionValidator::builder(f.server.url("/introspect"), CLIENT_ID, "wrong")
-        .clock(ManualClock::at(NOW))
-        .build()
-        .unwrap();
+    let wrong = builder(f.server.url("/introspect"), "wrong").clock(ManualClock::at(NOW)).build().unwrap();
     let cause = unavailable_cause(wrong.validate("tok-1").await);
     assert!(cause.contains("401"), "{cause}");
     assert!(!cause.contains("tok-1"));
@@ -244,10 +335,8 @@ async fn server_errors_and_garbage_are_unavailable() {
 
 #[tokio::test]
 async fn server_down_is_unavailable() {
-    let validator = IntrospectionValidator::builder(closed_port_url("/introspect").await, CLIENT_ID, CLIENT_SECRET)
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
+    let validator =
+        builder(closed_port_url("/introspect").await, CLIENT_SECRET).timeout(Duration::from_secs(2)).build().unwrap();
     unavailable_cause(validator.validate("tok-1").await);
 
     let f = fixture().await;
@@ -262,10 +351,7 @@ async fn build_cached_introspects_once() {
     let endpoint = Endpoint::default();
     let server = endpoint.serve().await;
     let clock = ManualClock::at(NOW);
-    let validator = IntrospectionValidator::builder(server.url("/introspect"), CLIENT_ID, CLIENT_SECRET)
-        .clock(clock.clone())
-        .build_cached()
-        .unwrap();
+    let validator = builder(server.url("/introspect"), CLIENT_SECRET).clock(clock.clone()).build_cached().unwrap();
     endpoint.answer("tok-1", 200, figure_11().to_string());
     for _ in 0..5 {
         validator.validate("tok-1").await.unwrap();
@@ -279,7 +365,9 @@ async fn build_cached_introspects_once() {
 
 #[test]
 fn endpoint_and_credentials_config() {
-    let build = |url: &str, id: &str| IntrospectionValidator::builder(url, id, "secret").build().map(|_| ());
+    let build = |url: &str, id: &str| {
+        IntrospectionValidator::builder(url, id, "secret").issuer(ISSUER).audience(RESOURCE).build().map(|_| ())
+    };
     assert_eq!(build("http://as.example.com/introspect", CLIENT_ID), Err(ConfigError::InsecureUrl));
     assert_eq!(build("https://as.example.com/introspect", ""), Err(ConfigError::MissingCredentials));
     assert_eq!(build("https://as.example.com/introspect", CLIENT_ID), Ok(()));
