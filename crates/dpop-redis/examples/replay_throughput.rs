@@ -1,13 +1,18 @@
 //! Replay-check throughput and latency under concurrency: `InMemoryReplayStore` against
-//! `RedisReplayStore` on loopback.
+//! `RedisReplayStore` on loopback, over plain TCP, TLS and a Cluster, in one run.
 //!
 //! ```text
+//! eval "$(scripts/redis-test-servers.sh start /tmp/dpop-redis-bench)"   # optional: TLS, Cluster
 //! cargo run --release -p dpop-redis --example replay_throughput [seconds] [tasks]
+//! scripts/redis-test-servers.sh stop /tmp/dpop-redis-bench
 //! ```
 //!
 //! Each of `tasks` (default 64) concurrent tasks inserts fresh keys for `seconds` (default 5)
-//! per store. Redis is `DPOP_REDIS_URL` (default `redis://127.0.0.1:6379`); records are written
-//! under a run-specific prefix with a 10 s TTL, so they clean themselves up.
+//! per store. Redis is `DPOP_REDIS_URL` (default `redis://127.0.0.1:6379`), measured with the
+//! default per-key quota and without one. With `DPOP_REDIS_TLS_URL` (and `DPOP_REDIS_TLS_CA`,
+//! a PEM file of the CA) a TLS server is measured too, with `DPOP_REDIS_CLUSTER_URLS`
+//! (comma-separated) a Cluster; each is also given as a ratio to plain TCP. Records are
+//! written under a run-specific prefix with a 10 s TTL, so they clean themselves up.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -112,11 +117,42 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let memory = Arc::new(InMemoryReplayStore::builder().capacity(MEMORY_CAPACITY).per_key_quota(usize::MAX).build());
     print("InMemoryReplayStore", &run(memory, MEMORY_TTL, tasks, duration, run_id).await?);
 
-    let redis = RedisReplayStore::builder().prefix(format!("dpop-bench:{run_id}:")).connect(&url).await?;
+    let prefix = format!("dpop-bench:{run_id}:");
+    let redis = RedisReplayStore::builder().prefix(prefix.clone()).connect(&url).await?;
     if let Err(error) = redis.ping().await {
         println!("RedisReplayStore: skipped, {error}");
         return Ok(());
     }
-    print("RedisReplayStore (1 conn)", &run(redis, REDIS_TTL, tasks, duration, run_id).await?);
+    let plain = run(redis, REDIS_TTL, tasks, duration, run_id).await?;
+    print("Redis TCP (1 conn)", &plain);
+    let plain_rate = rate(&plain);
+
+    let no_quota = RedisReplayStore::builder().prefix(prefix.clone()).per_key_quota(None).connect(&url).await?;
+    let report = run(no_quota, REDIS_TTL, tasks, duration, run_id.wrapping_add(1)).await?;
+    print("Redis TCP, no quota", &report);
+    println!("{:<28} {:.2} × TCP with quota", "", rate(&report) / plain_rate);
+
+    if let Ok(tls_url) = std::env::var("DPOP_REDIS_TLS_URL") {
+        let mut builder = RedisReplayStore::builder().prefix(prefix.clone());
+        if let Ok(ca) = std::env::var("DPOP_REDIS_TLS_CA") {
+            builder = builder.tls_root_certificate_pem(std::fs::read(ca)?);
+        }
+        let tls = builder.connect(&tls_url).await?;
+        tls.ping().await?;
+        let report = run(tls, REDIS_TTL, tasks, duration, run_id).await?;
+        print("Redis TLS (1 conn)", &report);
+        println!("{:<28} {:.2} × TCP", "", rate(&report) / plain_rate);
+    }
+    if let Ok(urls) = std::env::var("DPOP_REDIS_CLUSTER_URLS") {
+        let cluster = RedisReplayStore::builder().prefix(prefix).connect_cluster(urls.split(',')).await?;
+        cluster.ping().await?;
+        let report = run(cluster, REDIS_TTL, tasks, duration, run_id).await?;
+        print("Redis Cluster (3 masters)", &report);
+        println!("{:<28} {:.2} × TCP", "", rate(&report) / plain_rate);
+    }
     Ok(())
+}
+
+fn rate(report: &Report) -> f64 {
+    report.ops as f64 / report.elapsed.as_secs_f64()
 }
