@@ -446,8 +446,9 @@ impl RedisReplayStore {
             Value::Int(1) => Ok(Insertion::Inserted),
             Value::Int(0) => Ok(Insertion::AlreadyPresent),
             Value::Int(2) => {
-                tracing::warn!(prefix = %self.inner.prefix, quota = ?self.inner.per_key_quota,
-                    "Redis replay store: client key over its quota, proof refused");
+                // Debug, not warn: a flooding client would otherwise flood the logs too.
+                tracing::debug!(prefix = %self.inner.prefix, quota = ?self.inner.per_key_quota,
+                    reason = "client key over its quota", "Redis replay store refused a proof");
                 Err(ReplayStoreError::QuotaExceeded)
             }
             other => {
