@@ -5,9 +5,9 @@
 //!
 //! | feature | module | you write |
 //! |---|---|---|
-//! | `tower` (default) | [`tower`] | `ServiceBuilder::new().layer(DpopLayer::new())` |
-//! | `axum` | [`axum`] | `Router::new().route(..).layer(DpopLayer::new())` |
-//! | `actix` | [`actix`] | `App::new().wrap(Dpop::new())` |
+//! | `tower` (default) | [`tower`] | `ServiceBuilder::new().layer(DpopLayer::new(validator))` |
+//! | `axum` | [`axum`] | `Router::new().route(..).layer(DpopLayer::new(validator))` |
+//! | `actix` | [`actix`] | `App::new().wrap(Dpop::new(validator))` |
 //! | `tokens` | [`token`] | `DpopGuard::builder().token_validator(JwtValidator::builder(iss, aud)…)` |
 //! | `redis` | [`redis`] | `DpopVerifier::builder().replay_store(RedisReplayStore::connect(url).await?)` |
 //!
@@ -45,7 +45,7 @@ pub mod axum {
     pub use dpop_axum::*;
 }
 
-/// The actix-web middleware (`.wrap(Dpop::new())`) and the `Authenticated` extractor.
+/// The actix-web middleware (`.wrap(Dpop::new(validator))`) and the `Authenticated` extractor.
 #[cfg(feature = "actix")]
 pub mod actix {
     pub use dpop_actix::*;

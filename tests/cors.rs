@@ -19,7 +19,10 @@ async fn server() -> std::net::SocketAddr {
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers(ALLOW_HEADERS.map(HeaderName::from_static))
         .expose_headers(EXPOSE_HEADERS.map(HeaderName::from_static));
-    let app = Router::new().route("/mcp", post(|| async { "ok" })).layer(dpop_axum::DpopLayer::new()).layer(cors);
+    let app = Router::new()
+        .route("/mcp", post(|| async { "ok" }))
+        .layer(dpop_axum::DpopLayer::new(support::test_validator()))
+        .layer(cors);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -8,13 +8,15 @@ mod support;
 use dpop_guard::DpopGuard;
 use serde_json::json;
 use support::cases::Case;
-use support::{Client, Framework, RawRequest, TOKEN};
+use support::{Client, Framework, RawRequest, TOKEN, guard_builder};
 
 /// Which guard the servers of a group of cases run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Profile {
-    /// `DpopGuard::new()`: DPoP only, target URI from the request's `Host`.
+    /// `DpopGuard::new(validator)`: tokens validated, DPoP only, target URI from `Host`.
     Default,
+    /// `DpopGuard::proof_only()`: proofs verified, tokens not.
+    ProofOnly,
     /// A public origin of `https://mcp.example.com`.
     PublicOrigin,
     /// Target URI from trusted `Forwarded` / `X-Forwarded-*` headers.
@@ -25,9 +27,10 @@ enum Profile {
 
 impl Profile {
     fn guard(self) -> DpopGuard {
-        let builder = DpopGuard::builder();
+        let builder = guard_builder();
         let builder = match self {
             Self::Default => builder,
+            Self::ProofOnly => DpopGuard::builder().proof_only(),
             Self::PublicOrigin => builder.public_origin("https://mcp.example.com"),
             Self::TrustedForwarding => builder.trust_forwarded_headers(true),
             Self::Mixed => builder.allow_bearer(true),
@@ -37,6 +40,8 @@ impl Profile {
 }
 
 const NO_CREDENTIALS: &str = r#"DPoP algs="ES256""#;
+const AMBIGUOUS_FORWARDING: &str =
+    r#"DPoP error="invalid_request", error_description="Forwarding headers are ambiguous", algs="ES256""#;
 
 fn one(request: RawRequest) -> Vec<RawRequest> {
     vec![request]
@@ -85,7 +90,9 @@ const CASES: &[Case<Profile>] = &[
         profile: Profile::Default,
         requests: |c| {
             let proof = c.proof_for("GET", &c.url("/mcp"));
-            one(RawRequest::new("GET", "/mcp").header("authorization", format!("dpop {TOKEN}")).header("dpop", proof))
+            one(RawRequest::new("GET", "/mcp")
+                .header("authorization", format!("dpop {}", c.token))
+                .header("dpop", proof))
         },
         status: 200,
         challenge: None,
@@ -96,7 +103,9 @@ const CASES: &[Case<Profile>] = &[
         profile: Profile::Default,
         requests: |c| {
             let proof = c.proof_for("GET", &c.url("/mcp"));
-            one(RawRequest::new("GET", "/mcp").header("authorization", format!("DPoP   {TOKEN}")).header("dpop", proof))
+            one(RawRequest::new("GET", "/mcp")
+                .header("authorization", format!("DPoP   {}", c.token))
+                .header("dpop", proof))
         },
         status: 200,
         challenge: None,
@@ -301,7 +310,7 @@ const CASES: &[Case<Profile>] = &[
         requests: |c| {
             let other = Client::new(c.base.clone());
             let url = c.url("/mcp");
-            let builder = c.key.proof("GET", &url).access_token(TOKEN);
+            let builder = c.key.proof("GET", &url).access_token(&c.token);
             let proof =
                 other.key.sign_jws(&builder.header().to_string(), &builder.claims().unwrap().to_string()).unwrap();
             one(c.with_proof("GET", "/mcp", &proof))
@@ -317,7 +326,7 @@ const CASES: &[Case<Profile>] = &[
         profile: Profile::Default,
         requests: |c| {
             let url = c.url("/mcp");
-            let builder = c.key.proof("GET", &url).access_token(TOKEN);
+            let builder = c.key.proof("GET", &url).access_token(&c.token);
             let claims = builder.claims().unwrap().to_string().replacen('{', r#"{"htu":"https://evil.example/","#, 1);
             one(c.with_proof("GET", "/mcp", &c.key.sign_jws(&builder.header().to_string(), &claims).unwrap()))
         },
@@ -445,8 +454,9 @@ const CASES: &[Case<Profile>] = &[
         profile: Profile::Default,
         requests: |c| {
             let proof = c.proof_for("GET", &c.url("/mcp"));
-            let again =
-                RawRequest::new("GET", "/mcp").header("authorization", format!("dpop {TOKEN}")).header("dpop", &proof);
+            let again = RawRequest::new("GET", "/mcp")
+                .header("authorization", format!("dpop {}", c.token))
+                .header("dpop", &proof);
             vec![c.with_proof("GET", "/mcp", &proof), again]
         },
         status: 401,
@@ -605,8 +615,127 @@ const CASES: &[Case<Profile>] = &[
             one(request.header("x-forwarded-host", "public.example, evil.example"))
         },
         status: 400,
+        challenge: Some(AMBIGUOUS_FORWARDING),
+        handler_runs: false,
+    },
+    Case {
+        name: "trusted forwarding: a client's Forwarded beside the proxy's X-Forwarded-Host is ambiguous",
+        profile: Profile::TrustedForwarding,
+        requests: |c| {
+            let request = c.with_proof("GET", "/mcp", &c.proof_for("GET", "https://evil.example/mcp"));
+            one(request
+                .header("forwarded", "proto=https;host=evil.example")
+                .header("x-forwarded-proto", "https")
+                .header("x-forwarded-host", "public.example"))
+        },
+        status: 400,
+        challenge: Some(AMBIGUOUS_FORWARDING),
+        handler_runs: false,
+    },
+    Case {
+        name: "trusted forwarding: two Forwarded fields are ambiguous",
+        profile: Profile::TrustedForwarding,
+        requests: |c| {
+            let request = c.with_proof("GET", "/mcp", &c.proof_for("GET", "https://evil.example/mcp"));
+            one(request.header("forwarded", "proto=https;host=public.example").header("forwarded", "host=evil.example"))
+        },
+        status: 400,
+        challenge: Some(AMBIGUOUS_FORWARDING),
+        handler_runs: false,
+    },
+    Case {
+        name: "trusted forwarding: host twice in one Forwarded element is ambiguous",
+        profile: Profile::TrustedForwarding,
+        requests: |c| {
+            let request = c.with_proof("GET", "/mcp", &c.proof_for("GET", "https://evil.example/mcp"));
+            one(request.header("forwarded", "host=public.example;proto=https;host=evil.example"))
+        },
+        status: 400,
+        challenge: Some(AMBIGUOUS_FORWARDING),
+        handler_runs: false,
+    },
+    Case {
+        name: "trusted forwarding: two X-Forwarded-Proto fields are ambiguous",
+        profile: Profile::TrustedForwarding,
+        requests: |c| {
+            let request = c.with_proof("GET", "/mcp", &c.proof_for("GET", "http://public.example/mcp"));
+            one(request
+                .header("x-forwarded-proto", "https")
+                .header("x-forwarded-proto", "http")
+                .header("x-forwarded-host", "public.example"))
+        },
+        status: 400,
+        challenge: Some(AMBIGUOUS_FORWARDING),
+        handler_runs: false,
+    },
+    // --- access tokens (RFC 9449 §6): the default guard validates them ---
+    Case {
+        name: "a token nobody issued, with a valid proof and a matching ath",
+        profile: Profile::Default,
+        requests: |c| {
+            let proof = c.key.proof("GET", &c.url("/mcp")).access_token("i-am-admin").sign().unwrap();
+            one(RawRequest::new("GET", "/mcp").header("authorization", "DPoP i-am-admin").header("dpop", proof))
+        },
+        status: 401,
         challenge: Some(
-            r#"DPoP error="invalid_request", error_description="Request target URI is invalid", algs="ES256""#,
+            r#"DPoP error="invalid_token", error_description="Invalid access token: unknown token", algs="ES256""#,
+        ),
+        handler_runs: false,
+    },
+    Case {
+        name: "a valid but unbound token with the DPoP scheme",
+        profile: Profile::Default,
+        requests: |c| {
+            let proof = c.key.proof("GET", &c.url("/mcp")).access_token(TOKEN).sign().unwrap();
+            one(RawRequest::new("GET", "/mcp").header("authorization", format!("DPoP {TOKEN}")).header("dpop", proof))
+        },
+        status: 401,
+        challenge: Some(
+            r#"DPoP error="invalid_token", error_description="Access token is not DPoP-bound", algs="ES256""#,
+        ),
+        handler_runs: false,
+    },
+    Case {
+        name: "another client's token with this client's proof (Figure 16)",
+        profile: Profile::Default,
+        requests: |c| {
+            let stolen = Client::new(c.base.clone()).token;
+            let proof = c.key.proof("GET", &c.url("/mcp")).access_token(&stolen).sign().unwrap();
+            one(RawRequest::new("GET", "/mcp").header("authorization", format!("DPoP {stolen}")).header("dpop", proof))
+        },
+        status: 401,
+        challenge: Some(r#"DPoP error="invalid_token", error_description="Invalid DPoP key binding", algs="ES256""#),
+        handler_runs: false,
+    },
+    // --- proof-only: proofs checked, the token handed over unvalidated ---
+    Case {
+        name: "proof-only: any token with a valid proof reaches the handler as ProofOnly",
+        profile: Profile::ProofOnly,
+        requests: |c| {
+            let proof = c.key.proof("GET", &c.url("/mcp")).access_token("i-am-admin").sign().unwrap();
+            one(RawRequest::new("GET", "/mcp").header("authorization", "DPoP i-am-admin").header("dpop", proof))
+        },
+        status: 200,
+        challenge: None,
+        handler_runs: true,
+    },
+    Case {
+        name: "proof-only: proof checks still apply",
+        profile: Profile::ProofOnly,
+        requests: |c| one(c.with_proof("GET", "/mcp", &c.proof_for("POST", &c.url("/mcp")))),
+        status: 401,
+        challenge: Some(
+            r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof `htm` does not match the request method", algs="ES256""#,
+        ),
+        handler_runs: false,
+    },
+    Case {
+        name: "proof-only: Bearer is refused",
+        profile: Profile::ProofOnly,
+        requests: |_| one(RawRequest::new("GET", "/mcp").header("authorization", format!("Bearer {TOKEN}"))),
+        status: 401,
+        challenge: Some(
+            r#"DPoP error="invalid_token", error_description="This resource requires DPoP-bound tokens; Bearer is not accepted", algs="ES256""#,
         ),
         handler_runs: false,
     },
@@ -659,7 +788,8 @@ const CASES: &[Case<Profile>] = &[
 
 async fn assert_cases(framework: Framework) {
     assert!(CASES.len() >= 40, "the table has {} cases", CASES.len());
-    let profiles = [Profile::Default, Profile::PublicOrigin, Profile::TrustedForwarding, Profile::Mixed];
+    let profiles =
+        [Profile::Default, Profile::ProofOnly, Profile::PublicOrigin, Profile::TrustedForwarding, Profile::Mixed];
     support::cases::assert_cases(framework, &profiles, Profile::guard, CASES).await;
 }
 

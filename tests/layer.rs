@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 
 use dpop_guard::{AlgorithmSet, DpopGuard, DpopVerifier};
-use support::{Client, Framework, RawRequest, TOKEN, send};
+use support::{Client, Framework, RawRequest, TOKEN, send, test_validator};
 use tokio::sync::Barrier;
 
 const fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
@@ -26,7 +26,8 @@ fn layers_services_and_guards_are_send_sync_clone() {
 async fn the_response_future_is_send() {
     use tower::{Service as _, ServiceExt};
     fn assert_send<T: Send>(_: &T) {}
-    let mut service = tower::ServiceBuilder::new().layer(dpop_tower::DpopLayer::new()).service(axum::Router::new());
+    let mut service =
+        tower::ServiceBuilder::new().layer(dpop_tower::DpopLayer::new(test_validator())).service(axum::Router::new());
     let ready = ServiceExt::<http::Request<axum::body::Body>>::ready(&mut service).await.unwrap();
     let future = ready.call(http::Request::new(axum::body::Body::empty()));
     assert_send(&future);
@@ -35,7 +36,8 @@ async fn the_response_future_is_send() {
 
 #[tokio::test]
 async fn the_default_layer_is_es256_dpop_only_with_a_300_second_window() {
-    let layer = dpop_axum::DpopLayer::new();
+    let layer = dpop_axum::DpopLayer::new(test_validator());
+    assert!(!layer.guard().is_proof_only());
     assert_eq!(layer.guard().algorithms(), AlgorithmSet::default());
     assert_eq!(layer.guard().algorithms().to_space_separated(), "ES256");
     assert!(!layer.guard().allows_bearer());
@@ -46,7 +48,7 @@ async fn the_default_layer_is_es256_dpop_only_with_a_300_second_window() {
     let now =
         i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
     let url = client.url("/mcp");
-    let at = |iat: i64| client.key.proof("GET", &url).access_token(TOKEN).issued_at(iat).sign().unwrap();
+    let at = |iat: i64| client.key.proof("GET", &url).access_token(&client.token).issued_at(iat).sign().unwrap();
     assert_eq!(send(server.addr, &client.with_proof("GET", "/mcp", &at(now - 290))).await.status, 200);
     assert_eq!(send(server.addr, &client.with_proof("GET", "/mcp", &at(now - 310))).await.status, 401);
     assert_eq!(send(server.addr, &client.with_proof("GET", "/mcp", &at(now + 290))).await.status, 200);
@@ -56,7 +58,7 @@ async fn the_default_layer_is_es256_dpop_only_with_a_300_second_window() {
 }
 
 async fn concurrent_replay(framework: Framework) {
-    let server = Arc::new(framework.start(DpopGuard::new()).await);
+    let server = Arc::new(framework.start(DpopGuard::new(test_validator())).await);
     let client = Client::new(server.base());
     let request = Arc::new(client.valid("POST", "/mcp"));
     let barrier = Arc::new(Barrier::new(32));

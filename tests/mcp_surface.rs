@@ -5,14 +5,14 @@ mod support;
 
 use dpop_guard::{DpopGuard, DpopVerifier, NonceIssuer, NoncePolicy};
 use serde_json::json;
-use support::{Client, Framework, RawRequest, TOKEN, send};
+use support::{Client, Framework, RawRequest, send};
 
 fn guard_for(base: &str, nonces: bool) -> DpopGuard {
     let mut verifier = DpopVerifier::builder();
     if nonces {
-        verifier = verifier.nonces(NonceIssuer::generate().unwrap());
+        verifier = verifier.nonces(NonceIssuer::process_wide().unwrap());
     }
-    let mut guard = DpopGuard::builder()
+    let mut guard = support::guard_builder()
         .verifier(verifier.build().unwrap())
         .resource(&format!("{base}/mcp"))
         .authorization_server("https://as.example.com")
@@ -75,14 +75,14 @@ async fn nonce_flow(framework: Framework) {
     let nonce = nonces[0].to_owned();
 
     // Retry with it.
-    let proof = client.key.proof("POST", &url).access_token(TOKEN).nonce(&nonce).sign().unwrap();
+    let proof = client.key.proof("POST", &url).access_token(&client.token).nonce(&nonce).sign().unwrap();
     let retry = send(server.addr, &client.with_proof("POST", "/mcp", &proof)).await;
     assert_eq!(retry.status, 200, "{framework:?}: {}", retry.body);
 
     // A forged nonce.
     let forged = format!("{}A", &nonce[..nonce.len() - 1]);
     let forged = if forged == nonce { format!("{}B", &nonce[..nonce.len() - 1]) } else { forged };
-    let proof = client.key.proof("POST", &url).access_token(TOKEN).nonce(&forged).sign().unwrap();
+    let proof = client.key.proof("POST", &url).access_token(&client.token).nonce(&forged).sign().unwrap();
     let response = send(server.addr, &client.with_proof("POST", "/mcp", &proof)).await;
     assert_eq!(response.status, 401, "{framework:?}");
     assert_eq!(response.all("dpop-nonce").len(), 1);

@@ -19,7 +19,7 @@ use dpop_guard::replay::ReplayKey;
 use dpop_guard::{DpopGuard, DpopVerifier, NonceIssuer, NonceKey, NoncePolicy};
 use dpop_redis::RedisReplayStore;
 use support::redis::{REDIS_ADDR, REDIS_URL, redis_or_skip};
-use support::{Client, Framework, RawResponse, TOKEN, TestServer, send};
+use support::{Client, Framework, RawResponse, TestServer, send};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Barrier, watch};
 
@@ -59,6 +59,13 @@ async fn direct() -> redis::aio::MultiplexedConnection {
 
 /// Keys under `prefix`.
 async fn keys(prefix: &str) -> Vec<String> {
+    let mut keys = all_keys(prefix).await;
+    keys.retain(|key| !key.contains("}:q")); // the store's per-key quota counters
+    keys
+}
+
+/// Every key under `prefix`, quota counters included.
+async fn all_keys(prefix: &str) -> Vec<String> {
     let mut keys: Vec<String> =
         redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut direct().await).await.unwrap();
     keys.sort();
@@ -67,7 +74,7 @@ async fn keys(prefix: &str) -> Vec<String> {
 
 /// Deletes the keys under `prefix` (they would expire anyway; this keeps Redis tidy).
 async fn cleanup(prefix: &str) {
-    let keys = keys(prefix).await;
+    let keys = all_keys(prefix).await;
     if !keys.is_empty() {
         let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut direct().await).await.unwrap();
     }
@@ -85,7 +92,8 @@ fn guard(store: RedisReplayStore, nonces: Option<NonceIssuer>) -> DpopGuard {
     } else {
         NoncePolicy::Never
     };
-    DpopGuard::builder().verifier(verifier.build().unwrap()).public_origin(ORIGIN).nonce_policy(policy).build().unwrap()
+    let builder = support::guard_builder().verifier(verifier.build().unwrap()).public_origin(ORIGIN);
+    builder.nonce_policy(policy).build().unwrap()
 }
 
 /// Starts a replica of `framework` with a store of its own on the shared Redis.
@@ -131,7 +139,7 @@ async fn accepted_once_across_three_replicas(prefix: &str) -> (Client, String) {
     let servers = three_replicas(prefix).await;
     let client = Client::new(ORIGIN.to_owned());
     let jti = format!("replicas-{:016x}", RandomState::new().hash_one(prefix));
-    let proof = client.key.proof("POST", &client.url("/mcp")).access_token(TOKEN).jti(&jti).sign().unwrap();
+    let proof = client.key.proof("POST", &client.url("/mcp")).access_token(&client.token).jti(&jti).sign().unwrap();
     let request = client.with_proof("POST", "/mcp", &proof);
 
     let first = send(servers[0].addr, &request).await;
@@ -390,7 +398,7 @@ async fn a_nonce_from_one_replica_is_accepted_by_another_with_the_same_key() {
     let client = Client::new(ORIGIN.to_owned());
     let url = client.url("/mcp");
     let with_nonce = |nonce: &str| {
-        let proof = client.key.proof("POST", &url).access_token(TOKEN).nonce(nonce).sign().unwrap();
+        let proof = client.key.proof("POST", &url).access_token(&client.token).nonce(nonce).sign().unwrap();
         client.with_proof("POST", "/mcp", &proof)
     };
 

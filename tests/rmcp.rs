@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dpop_guard::axum::DpopLayer;
-use dpop_guard::{Authentication, DpopGuard, DpopKey};
+use dpop_guard::{Authentication, DpopKey};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::model::{ServerCapabilities, ServerConfig};
@@ -17,7 +17,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "opaque-access-token";
+mod support;
 
 #[derive(Clone)]
 struct KeyTool {
@@ -49,8 +49,7 @@ impl ServerHandler for KeyTool {
 async fn start() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    // Proof of possession only (no token validator): enough to show what reaches the tool.
-    let guard = DpopGuard::builder().resource(&url).build().unwrap();
+    let guard = support::guard_builder().resource(&url).build().unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let tool = KeyTool::new(Arc::clone(&calls));
     let service = StreamableHttpService::new(
@@ -90,10 +89,14 @@ async fn post(url: &str, key: Option<&DpopKey>, session: Option<&str>, message: 
         .post(url)
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
-        .header("authorization", format!("DPoP {TOKEN}"))
         .body(message.to_string());
     if let Some(key) = key {
-        request = request.header("dpop", key.proof("POST", url).access_token(TOKEN).sign().unwrap());
+        let token = support::bound_token(key);
+        request = request
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", key.proof("POST", url).access_token(&token).sign().unwrap());
+    } else {
+        request = request.header("authorization", format!("DPoP {}", support::TOKEN));
     }
     if let Some(session) = session {
         request = request.header("mcp-session-id", session);

@@ -31,7 +31,7 @@ fn resident_bytes() -> u64 {
 #[ignore = "bounded soak run; CI runs it with --ignored"]
 async fn mixed_traffic_never_gets_a_wrong_answer() {
     let seconds = std::env::var("DPOP_GUARD_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
-    let server = Arc::new(Framework::Axum.start(DpopGuard::new()).await);
+    let server = Arc::new(Framework::Axum.start(DpopGuard::new(support::test_validator())).await);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let memory_at_start = resident_bytes();
 

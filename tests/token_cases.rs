@@ -59,8 +59,11 @@ impl Profile {
             Self::JwksUrl => builder.token_validator(jwt.jwks_url(format!("{as_base}/jwks")).build().unwrap()),
             Self::JwksDown => builder.token_validator(jwt.jwks_url(closed_port_url()).build().unwrap()),
             Self::Introspection => {
-                let introspection =
-                    IntrospectionValidator::builder(format!("{as_base}/introspect"), "rs", "secret").build().unwrap();
+                let introspection = IntrospectionValidator::builder(format!("{as_base}/introspect"), "rs", "secret")
+                    .issuer(ISSUER)
+                    .audience(RESOURCE)
+                    .build()
+                    .unwrap();
                 builder.token_validator(introspection)
             }
         };

@@ -140,7 +140,7 @@ pub(crate) fn guard(mcp_url: &str, auth_server: &AuthServer) -> Result<DpopGuard
         .jwks_url(auth_server.jwks_url())
         .algorithms([Algorithm::ES256])
         .build()?;
-    let verifier = DpopVerifier::builder().nonces(NonceIssuer::generate()?).build()?;
+    let verifier = DpopVerifier::builder().nonces(NonceIssuer::process_wide()?).build()?;
     Ok(DpopGuard::builder()
         .verifier(verifier)
         .resource(mcp_url)

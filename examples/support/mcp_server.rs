@@ -149,7 +149,7 @@ fn invalid(option: &str, why: impl fmt::Display) -> StartupError {
 /// A [`StartupError`] naming the option to fix.
 pub(crate) async fn build(args: &Args) -> Result<Router, StartupError> {
     // Checked first and alone, so that the message names this option.
-    DpopGuard::builder().resource(&args.resource).build().map_err(|error| invalid("--resource", error))?;
+    DpopGuard::builder().proof_only().resource(&args.resource).build().map_err(|error| invalid("--resource", error))?;
     if !(args.issuer.starts_with("https://") || args.issuer.starts_with("http://")) {
         return Err(invalid("--issuer", "the authorization server's issuer identifier is an https:// URL"));
     }
@@ -248,7 +248,7 @@ async fn verifier(args: &Args) -> Result<DpopVerifier, StartupError> {
             builder = builder.nonces(NonceIssuer::new(key));
         }
         (_, None) => {
-            let issuer = NonceIssuer::generate().map_err(|error| invalid("--nonce", error))?;
+            let issuer = NonceIssuer::process_wide().map_err(|error| invalid("--nonce", error))?;
             builder = builder.nonces(issuer);
         }
     }

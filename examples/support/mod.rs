@@ -34,9 +34,9 @@ pub(crate) fn identity(auth: &Authentication) -> Value {
             AuthScheme::Dpop => "DPoP",
             AuthScheme::Bearer => "Bearer",
         },
-        "sub": claims.and_then(|claims| claims.subject.clone()),
-        "client_id": claims.and_then(|claims| claims.client_id.clone()),
-        "scope": claims.map(|claims| claims.scopes.join(" ")),
+        "sub": claims.subject,
+        "client_id": claims.client_id,
+        "scope": claims.scopes.join(" "),
         "jkt": auth.jkt(),
     })
 }

@@ -10,7 +10,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dpop_guard::{AuthScheme, Authentication, DpopGuard, DpopKey};
+use dpop_guard::{
+    AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, DpopKey, ProofOnlyAuthentication, TokenClaims, TokenError,
+    TokenValidator, validator_fn,
+};
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use serde_json::Value;
@@ -65,14 +68,40 @@ impl TestServer {
 }
 
 /// What a handler answers: who the request authenticated as.
-fn describe(authentication: Option<&Authentication>) -> String {
-    match authentication {
-        Some(auth) if auth.scheme() == AuthScheme::Dpop => {
+fn describe(authentication: Option<&Authentication>, proof_only: Option<&ProofOnlyAuthentication>) -> String {
+    match (authentication, proof_only) {
+        (Some(auth), _) if auth.scheme() == AuthScheme::Dpop => {
             format!("dpop {}", auth.jkt().unwrap_or_default())
         }
-        Some(_) => "bearer".to_owned(),
-        None => "anonymous".to_owned(),
+        (Some(_), _) => "bearer".to_owned(),
+        (None, Some(proof_only)) => format!("proof-only {}", proof_only.jkt()),
+        (None, None) => "anonymous".to_owned(),
     }
+}
+
+/// The test authorization server's tokens: `bound.<jkt>` is valid and bound to that key,
+/// [`TOKEN`] is valid and unbound (a Bearer token), anything else was never issued.
+pub fn test_validator() -> impl TokenValidator {
+    validator_fn(|token: &str| {
+        let mut claims = TokenClaims::default();
+        claims.subject = Some("test-user".to_owned());
+        if let Some(jkt) = token.strip_prefix("bound.") {
+            claims.cnf_jkt = Some(jkt.to_owned());
+        } else if token != TOKEN {
+            return Err(TokenError::Invalid("unknown token"));
+        }
+        Ok(claims)
+    })
+}
+
+/// A guard builder validating tokens with [`test_validator`].
+pub fn guard_builder() -> DpopGuardBuilder {
+    DpopGuard::builder().token_validator(test_validator())
+}
+
+/// The token [`test_validator`] binds to `key`.
+pub fn bound_token(key: &DpopKey) -> String {
+    format!("bound.{}", key.thumbprint())
 }
 
 // Every server serves the same routes:
@@ -92,7 +121,8 @@ fn start_tower(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<Atom
     let protected = ServiceBuilder::new().layer(DpopLayer::with_guard(guard)).service(tower::service_fn(
         move |request: http::Request<hyper::body::Incoming>| {
             handler_hits.fetch_add(1, Ordering::SeqCst);
-            let body = describe(request.extensions().get::<Authentication>());
+            let extensions = request.extensions();
+            let body = describe(extensions.get::<Authentication>(), extensions.get::<ProofOnlyAuthentication>());
             async move { Ok::<_, Infallible>(http::Response::new(http_body_util::Full::from(body))) }
         },
     ));
@@ -112,7 +142,7 @@ fn start_tower(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<Atom
                         }
                         "/open/optional" => {
                             hits.fetch_add(1, Ordering::SeqCst);
-                            http::Response::new(http_body_util::Full::from(describe(None)).boxed_unsync())
+                            http::Response::new(http_body_util::Full::from(describe(None, None)).boxed_unsync())
                         }
                         _ => {
                             let ready = protected.ready().await?;
@@ -131,27 +161,35 @@ fn start_tower(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<Atom
 fn start_axum(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<AtomicUsize>) {
     use axum::Router;
     use axum::routing::any;
-    use dpop_axum::{Authenticated, DpopLayer};
+    use dpop_axum::{Authenticated, DpopLayer, ProofOnly};
 
-    let counted = |hits: &Arc<AtomicUsize>| {
+    // Behind the layer: whichever of the two the guard hands over.
+    let protected = |hits: &Arc<AtomicUsize>| {
         let hits = Arc::clone(hits);
-        move |auth: Authenticated| {
+        move |auth: Option<Authenticated>, proof_only: Option<ProofOnly>| {
             hits.fetch_add(1, Ordering::SeqCst);
-            async move { describe(Some(&auth.0)) }
+            async move { describe(auth.as_deref(), proof_only.as_deref()) }
         }
     };
+    let required_hits = Arc::clone(&hits);
     let optional_hits = Arc::clone(&hits);
-    let api = Router::new().route("/mcp", any(counted(&hits))).layer(DpopLayer::with_guard(guard.clone()));
+    let api = Router::new().route("/mcp", any(protected(&hits))).layer(DpopLayer::with_guard(guard.clone()));
     let app = Router::new()
-        .route("/mcp", any(counted(&hits)))
+        .route("/mcp", any(protected(&hits)))
         .layer(DpopLayer::with_guard(guard))
         .nest("/api", api)
-        .route("/open/required", any(counted(&hits)))
+        .route(
+            "/open/required",
+            any(move |auth: Authenticated| {
+                required_hits.fetch_add(1, Ordering::SeqCst);
+                async move { describe(Some(&auth.0), None) }
+            }),
+        )
         .route(
             "/open/optional",
             any(move |auth: Option<Authenticated>| {
                 optional_hits.fetch_add(1, Ordering::SeqCst);
-                async move { describe(auth.as_deref()) }
+                async move { describe(auth.as_deref(), None) }
             }),
         );
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
@@ -160,15 +198,23 @@ fn start_axum(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<Atomi
 
 fn start_actix(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<AtomicUsize>) {
     use actix_web::{App, HttpServer, web};
-    use dpop_actix::{Authenticated, Dpop};
+    use dpop_actix::{Authenticated, Dpop, ProofOnly};
 
+    async fn protected(
+        auth: Option<Authenticated>,
+        proof_only: Option<ProofOnly>,
+        hits: web::Data<Arc<AtomicUsize>>,
+    ) -> String {
+        hits.fetch_add(1, Ordering::SeqCst);
+        describe(auth.as_deref(), proof_only.as_deref())
+    }
     async fn required(auth: Authenticated, hits: web::Data<Arc<AtomicUsize>>) -> String {
         hits.fetch_add(1, Ordering::SeqCst);
-        describe(Some(&auth.0))
+        describe(Some(&auth.0), None)
     }
     async fn optional(auth: Option<Authenticated>, hits: web::Data<Arc<AtomicUsize>>) -> String {
         hits.fetch_add(1, Ordering::SeqCst);
-        describe(auth.as_deref())
+        describe(auth.as_deref(), None)
     }
 
     std::thread::spawn(move || {
@@ -177,11 +223,11 @@ fn start_actix(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<Atom
                 App::new()
                     .app_data(web::Data::new(Arc::clone(&hits)))
                     .configure(dpop_actix::metadata(guard.clone()))
-                    .service(web::scope("/api").wrap(Dpop::with_guard(guard.clone())).route("/mcp", web::to(required)))
+                    .service(web::scope("/api").wrap(Dpop::with_guard(guard.clone())).route("/mcp", web::to(protected)))
                     .service(
                         web::scope("/open").route("/required", web::to(required)).route("/optional", web::to(optional)),
                     )
-                    .service(web::resource("/mcp").wrap(Dpop::with_guard(guard.clone())).to(required))
+                    .service(web::resource("/mcp").wrap(Dpop::with_guard(guard.clone())).to(protected))
             })
             .workers(2)
             .disable_signals()
@@ -258,32 +304,36 @@ fn parse_response(raw: &[u8]) -> RawResponse {
     RawResponse { status, headers, body: body.to_owned() }
 }
 
-/// The client side of a case: a key, a token and the server's base URL.
+/// The client side of a case: a key, a token bound to it and the server's base URL.
 pub struct Client {
     pub base: String,
     pub key: DpopKey,
+    /// An access token [`test_validator`] accepts, bound to `key`.
+    pub token: String,
 }
 
+/// A valid, unbound access token of the test authorization server (a Bearer token).
 pub const TOKEN: &str = "test-access-token";
 
 impl Client {
     pub fn new(base: String) -> Self {
-        Self { base, key: DpopKey::generate().unwrap() }
+        let key = DpopKey::generate().unwrap();
+        Self { base, token: bound_token(&key), key }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    /// A valid proof for `method` on `url`, bound to [`TOKEN`].
+    /// A valid proof for `method` on `url`, for this client's token.
     pub fn proof_for(&self, method: &str, url: &str) -> String {
-        self.key.proof(method, url).access_token(TOKEN).sign().unwrap()
+        self.key.proof(method, url).access_token(&self.token).sign().unwrap()
     }
 
     /// A proof whose header and claims `change` edited, signed by this key.
     pub fn mutated(&self, method: &str, path: &str, change: impl FnOnce(&mut Value, &mut Value)) -> String {
         let url = self.url(path);
-        let builder = self.key.proof(method, &url).access_token(TOKEN);
+        let builder = self.key.proof(method, &url).access_token(&self.token);
         let (mut header, mut claims) = (builder.header(), builder.claims().unwrap());
         change(&mut header, &mut claims);
         self.key.sign_jws(&header.to_string(), &claims.to_string()).unwrap()
@@ -291,7 +341,7 @@ impl Client {
 
     /// `Authorization: DPoP <token>` with `proof` on `method path`.
     pub fn with_proof(&self, method: &'static str, path: &str, proof: &str) -> RawRequest {
-        RawRequest::new(method, path).header("authorization", format!("DPoP {TOKEN}")).header("dpop", proof)
+        RawRequest::new(method, path).header("authorization", format!("DPoP {}", self.token)).header("dpop", proof)
     }
 
     /// A valid DPoP request on `method path`.

@@ -2,14 +2,21 @@
 //! the handlers.
 //!
 //! ```
-//! use actix_web::{App, HttpResponse, web};
+//! use actix_web::{App, HttpResponse, HttpServer, web};
 //! use dpop_actix::{Authenticated, Dpop};
+//! # fn main() -> std::io::Result<()> {
+//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown token")));
 //!
 //! async fn mcp(auth: Authenticated) -> HttpResponse {
-//!     HttpResponse::Ok().body(format!("hello, key {}", auth.jkt().unwrap_or_default()))
+//!     HttpResponse::Ok().body(format!("hello, {}", auth.claims().subject.as_deref().unwrap_or("?")))
 //! }
 //!
-//! let app = App::new().wrap(Dpop::new()).route("/mcp", web::post().to(mcp));
+//! // Built once, cloned into every worker. `validator`: a JWT or introspection validator.
+//! let dpop = Dpop::new(validator);
+//! let server = HttpServer::new(move || App::new().wrap(dpop.clone()).route("/mcp", web::post().to(mcp)));
+//! # let _ = server;
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! Every decision is [`dpop_core::DpopGuard`]'s: this crate only moves requests and responses,
@@ -24,8 +31,8 @@ mod extract;
 mod metadata;
 mod middleware;
 
-pub use extract::{Authenticated, MissingAuthentication};
+pub use extract::{Authenticated, MissingAuthentication, ProofOnly};
 pub use metadata::metadata;
 pub use middleware::{Dpop, DpopMiddleware};
 
-pub use dpop_core::{AuthScheme, Authentication, DpopGuard};
+pub use dpop_core::{AuthScheme, Authentication, DpopGuard, ProofOnlyAuthentication};

@@ -9,12 +9,17 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage as _, HttpResponse};
-use dpop_core::{DpopGuard, HeaderValues, Rejection, Reply, RequestUri};
+use dpop_core::{Admission, DpopGuard, HeaderValues, Rejection, Reply, RequestUri, TokenValidator};
 
 /// Applies DPoP to every request of the wrapped app, scope or resource.
 ///
-/// `Dpop::new()` is secure on its own (see [`DpopGuard::new`]); configure with
+/// `Dpop::new(validator)` is secure on its own (see [`DpopGuard::new`]); configure with
 /// [`DpopGuard::builder`] and [`Dpop::with_guard`].
+///
+/// `HttpServer::new` calls its factory once per worker: build the guard (or the `Dpop`) once
+/// outside it and clone it in, so every worker shares one configuration. The default in-memory
+/// replay store is one per process either way, so a proof is accepted once whichever worker
+/// sees it.
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct Dpop {
@@ -22,20 +27,22 @@ pub struct Dpop {
 }
 
 impl Dpop {
-    /// Middleware with [`DpopGuard::new`]'s defaults.
-    pub fn new() -> Self {
-        Self::with_guard(DpopGuard::new())
+    /// Middleware validating access tokens with `validator`, with [`DpopGuard::new`]'s defaults.
+    /// Handlers take [`Authenticated`](crate::Authenticated).
+    pub fn new(validator: impl TokenValidator) -> Self {
+        Self::with_guard(DpopGuard::new(validator))
+    }
+
+    /// Middleware that verifies proofs only ([`DpopGuard::proof_only`]): handlers get
+    /// [`ProofOnly`](crate::ProofOnly), never [`Authenticated`](crate::Authenticated), and must
+    /// validate the access token themselves.
+    pub fn proof_only() -> Self {
+        Self::with_guard(DpopGuard::proof_only())
     }
 
     /// Middleware that decides with `guard`.
     pub fn with_guard(guard: DpopGuard) -> Self {
         Self { guard }
-    }
-}
-
-impl Default for Dpop {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -77,8 +84,10 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let uri = request.uri();
-        let request_uri =
-            RequestUri { scheme: uri.scheme_str(), authority: uri.authority().map(|a| a.as_str()), path: uri.path() };
+        // The scheme the server itself knows: a TLS listener, never `Forwarded` (which actix's
+        // `connection_info` would read from the client's headers).
+        let scheme = uri.scheme_str().or(request.app_config().secure().then_some("https"));
+        let request_uri = RequestUri { scheme, authority: uri.authority().map(|a| a.as_str()), path: uri.path() };
         if let Some(reply) = self.guard.metadata_reply(request.method().as_str(), uri.path()) {
             return Box::pin(ready(Ok(request.into_response(reply_response(&reply)).map_into_right_body())));
         }
@@ -93,9 +102,12 @@ where
         let (service, guard) = (Rc::clone(&self.service), self.guard.clone());
         Box::pin(async move {
             match guard.complete(pending).await {
-                Ok(authentication) => {
-                    let headers: Vec<_> = authentication.response_headers().map(|(n, v)| (n, v.to_owned())).collect();
-                    request.extensions_mut().insert(authentication);
+                Ok(admission) => {
+                    let headers: Vec<_> = admission.response_headers().map(|(n, v)| (n, v.to_owned())).collect();
+                    match admission {
+                        Admission::Authenticated(authentication) => _ = request.extensions_mut().insert(authentication),
+                        Admission::ProofOnly(proof_only) => _ = request.extensions_mut().insert(proof_only),
+                    }
                     let mut response = service.call(request).await?;
                     for (name, value) in headers {
                         if let Ok(value) = HeaderValue::try_from(value) {

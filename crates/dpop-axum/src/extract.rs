@@ -1,18 +1,27 @@
 //! Extractors for what the layer verified.
 
+use std::fmt;
 use std::ops::Deref;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use dpop_core::{Authentication, Rejection};
+use dpop_core::{Authentication, ProofOnlyAuthentication, Rejection};
 
-/// The verified request: scheme, access token, and for DPoP the proof (`jkt`, `jti`, …).
+/// A validated access token bound to the key that signed this request's proof (or an accepted
+/// Bearer token in mixed mode): the scheme, the token's claims, and for DPoP the proof (`jkt`,
+/// `jti`, …).
 ///
-/// Present only behind [`DpopLayer`](crate::DpopLayer). Use `Option<Authenticated>` where the
-/// layer may be absent.
+/// Present only behind a [`DpopLayer`](crate::DpopLayer) with a token validator; behind a
+/// [proof-only](crate::DpopLayer::proof_only) layer use [`ProofOnly`]. Use
+/// `Option<Authenticated>` where the layer may be absent.
 #[derive(Clone, Debug)]
 pub struct Authenticated(pub Authentication);
+
+/// A request a [proof-only](crate::DpopLayer::proof_only) layer let through: the proof is
+/// verified (`jkt`, `jti`), the access token is not — validate it before trusting it.
+#[derive(Clone, Debug)]
+pub struct ProofOnly(pub ProofOnlyAuthentication);
 
 impl Deref for Authenticated {
     type Target = Authentication;
@@ -22,10 +31,27 @@ impl Deref for Authenticated {
     }
 }
 
-/// The rejection when a handler asks for [`Authenticated`] on a route without the layer:
+impl Deref for ProofOnly {
+    type Target = ProofOnlyAuthentication;
+
+    fn deref(&self) -> &ProofOnlyAuthentication {
+        &self.0
+    }
+}
+
+/// The rejection when a handler asks for [`Authenticated`] or [`ProofOnly`] and the layer did
+/// not provide it (no layer on the route, or a layer of the other kind):
 /// [`Rejection::unguarded_route`], a 401, never a panic.
 #[derive(Clone, Copy, Debug)]
 pub struct MissingAuthentication;
+
+impl fmt::Display for MissingAuthentication {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("handler requires DPoP authentication the route's layer does not provide")
+    }
+}
+
+impl std::error::Error for MissingAuthentication {}
 
 impl IntoResponse for MissingAuthentication {
     fn into_response(self) -> Response {
@@ -33,11 +59,16 @@ impl IntoResponse for MissingAuthentication {
     }
 }
 
+/// What the layer put into the request extensions, as the extractor `E`.
+fn extension<T: Clone + Send + Sync + 'static, E>(parts: &Parts, wrap: fn(T) -> E) -> Option<E> {
+    parts.extensions.get::<T>().cloned().map(wrap)
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = MissingAuthentication;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Authentication>().cloned().map(Self).ok_or(MissingAuthentication)
+        extension(parts, Self).ok_or(MissingAuthentication)
     }
 }
 
@@ -45,6 +76,22 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Authenticated {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Authentication>().cloned().map(Self))
+        Ok(extension(parts, Self))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ProofOnly {
+    type Rejection = MissingAuthentication;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        extension(parts, Self).ok_or(MissingAuthentication)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for ProofOnly {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(extension(parts, Self))
     }
 }

@@ -1,22 +1,30 @@
 //! [`DpopLayer`] for axum routers.
 
 use axum::extract::OriginalUri;
-use dpop_core::DpopGuard;
+use dpop_core::{DpopGuard, TokenValidator};
 use dpop_tower::DpopService;
 use tower_layer::Layer;
 
 /// `dpop_tower::DpopLayer`, reading the original URI of nested routers.
 ///
-/// `DpopLayer::new()` is secure on its own (see [`DpopGuard::new`]); configure with
-/// [`DpopGuard::builder`] and [`DpopLayer::with_guard`].
+/// `DpopLayer::new(validator)` is secure on its own (see [`DpopGuard::new`]); configure with
+/// [`DpopGuard::builder`] and [`DpopLayer::with_guard`]. Handlers take
+/// [`Authenticated`](crate::Authenticated); behind [`DpopLayer::proof_only`], [`ProofOnly`](crate::ProofOnly).
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct DpopLayer(dpop_tower::DpopLayer);
 
 impl DpopLayer {
-    /// A layer with [`DpopGuard::new`]'s defaults.
-    pub fn new() -> Self {
-        Self::with_guard(DpopGuard::new())
+    /// A layer validating access tokens with `validator`, with [`DpopGuard::new`]'s defaults.
+    pub fn new(validator: impl TokenValidator) -> Self {
+        Self::with_guard(DpopGuard::new(validator))
+    }
+
+    /// A layer that verifies proofs only ([`DpopGuard::proof_only`]): handlers get
+    /// [`ProofOnly`](crate::ProofOnly), never [`Authenticated`](crate::Authenticated), and must
+    /// validate the access token themselves.
+    pub fn proof_only() -> Self {
+        Self::with_guard(DpopGuard::proof_only())
     }
 
     /// A layer that decides with `guard`.
@@ -34,12 +42,6 @@ impl DpopLayer {
 /// axum's outermost router records the URI before nesting strips its prefix.
 fn original_uri(extensions: &http::Extensions) -> Option<&http::Uri> {
     extensions.get::<OriginalUri>().map(|original| &original.0)
-}
-
-impl Default for DpopLayer {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl<S> Layer<S> for DpopLayer {

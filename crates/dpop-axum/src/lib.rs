@@ -3,12 +3,14 @@
 //! ```
 //! use axum::{Router, routing::post};
 //! use dpop_axum::{Authenticated, DpopLayer};
+//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown token")));
 //!
 //! async fn mcp(auth: Authenticated) -> String {
-//!     format!("hello, key {}", auth.jkt().unwrap_or_default())
+//!     format!("hello, {}", auth.claims().subject.as_deref().unwrap_or("?"))
 //! }
 //!
-//! let app: Router = Router::new().route("/mcp", post(mcp)).layer(DpopLayer::new());
+//! // `validator`: a JWT or introspection validator (feature `tokens` of `dpop-guard`).
+//! let app: Router = Router::new().route("/mcp", post(mcp)).layer(DpopLayer::new(validator));
 //! ```
 //!
 //! The layer is `dpop-tower`'s, set to read axum's `OriginalUri` so that routes nested under a
@@ -23,8 +25,8 @@
 mod extract;
 mod layer;
 
-pub use extract::{Authenticated, MissingAuthentication};
+pub use extract::{Authenticated, MissingAuthentication, ProofOnly};
 pub use layer::DpopLayer;
 
-pub use dpop_core::{AuthScheme, Authentication, DpopGuard};
+pub use dpop_core::{AuthScheme, Authentication, DpopGuard, ProofOnlyAuthentication};
 pub use dpop_tower::{DpopService, ResponseBody, ResponseFuture};

@@ -30,7 +30,7 @@ pub fn authorize(
     guard: &dpop_core::DpopGuard,
     proof: &[u8],
     authorization: &[u8],
-) -> Result<dpop_core::Authentication, BoxError> {
+) -> Result<dpop_core::Admission, BoxError> {
     use dpop_core::{HeaderValues, RequestUri};
     let uri = RequestUri { scheme: None, authority: None, path: fixture::PATH };
     let headers = |name: &'static str| match name {

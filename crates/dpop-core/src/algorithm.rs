@@ -15,6 +15,10 @@ pub enum Algorithm {
     ES512,
     /// EdDSA with Ed25519 (RFC 8037).
     EdDSA,
+    /// EdDSA with Ed25519 under its fully-specified name (RFC 9864 §2.2), as some clients sign
+    /// proofs. The same key type and verification as [`EdDSA`](Self::EdDSA): an allow-list
+    /// holding either holds both.
+    Ed25519,
     /// RSASSA-PKCS1-v1_5 with SHA-256, 2048 to 4096-bit keys.
     RS256,
     /// RSASSA-PSS with SHA-256, 2048 to 4096-bit keys.
@@ -23,7 +27,8 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in the order used for `algs` and metadata.
-    pub const ALL: [Self; 6] = [Self::ES256, Self::ES384, Self::ES512, Self::EdDSA, Self::RS256, Self::PS256];
+    pub const ALL: [Self; 7] =
+        [Self::ES256, Self::ES384, Self::ES512, Self::EdDSA, Self::Ed25519, Self::RS256, Self::PS256];
 
     /// The JOSE name, as in the `alg` header parameter.
     #[must_use]
@@ -33,6 +38,7 @@ impl Algorithm {
             Self::ES384 => "ES384",
             Self::ES512 => "ES512",
             Self::EdDSA => "EdDSA",
+            Self::Ed25519 => "Ed25519",
             Self::RS256 => "RS256",
             Self::PS256 => "PS256",
         }
@@ -50,8 +56,19 @@ impl Algorithm {
         crate::crypto::supports(self)
     }
 
+    /// The signature scheme behind the name: `Ed25519` is `EdDSA` over Ed25519 (RFC 9864), and
+    /// this library's EdDSA supports no other curve, so both names verify alike.
+    #[must_use]
+    pub const fn scheme(self) -> Self {
+        match self {
+            Self::Ed25519 => Self::EdDSA,
+            other => other,
+        }
+    }
+
+    /// One bit per scheme, so allowing one name of a scheme allows the other.
     const fn bit(self) -> u8 {
-        1 << self as u8
+        1 << self.scheme() as u8
     }
 }
 

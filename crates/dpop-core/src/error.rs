@@ -1,4 +1,5 @@
-//! The one error type: every rejection, its RFC error code, HTTP status and description.
+//! Errors: [`DpopError`], every rejection of a request with its RFC error code, HTTP status and
+//! description; [`ConfigError`], every configuration a builder refuses.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -142,6 +143,10 @@ pub enum DpopError {
     BoundTokenAsBearer,
     /// The server-side target URI could not be parsed (a request with a bad `Host`, for example).
     InvalidTargetUri,
+    /// Trusted forwarding headers disagree or repeat (`Forwarded` beside `X-Forwarded-*`, two
+    /// fields, a list, a parameter twice): which origin the client used is unknown, so the
+    /// request is refused rather than guessed.
+    AmbiguousForwarding,
     /// Two `Authorization` fields, or credentials in more than one way (RFC 6750 §2, Figure 19).
     MultipleAuthorization,
     /// The `Authorization` field is not `scheme 1*SP token68` (RFC 9110 §11.4).
@@ -161,19 +166,49 @@ impl DpopError {
     /// The RFC error code.
     #[must_use]
     pub const fn code(&self) -> ErrorCode {
+        // No wildcard arm: a new variant must be given its code here, never a default.
         match self {
-            Self::KeyBindingMismatch | Self::TokenNotBound | Self::BoundTokenAsBearer => ErrorCode::InvalidToken,
-            Self::InvalidTargetUri | Self::MultipleAuthorization | Self::MalformedAuthorization => {
-                ErrorCode::InvalidRequest
-            }
-            Self::BearerNotAccepted | Self::InvalidAccessToken(_) => ErrorCode::InvalidToken,
-            Self::InsufficientScope => ErrorCode::InsufficientScope,
+            Self::MissingProof
+            | Self::MultipleProofs
+            | Self::ProofTooLarge { .. }
+            | Self::MalformedProof(_)
+            | Self::DuplicateMember(_)
+            | Self::TooManyMembers(_)
+            | Self::MissingMember(_)
+            | Self::InvalidMember(_)
+            | Self::WrongType
+            | Self::UnsupportedAlgorithm
+            | Self::AlgorithmNotAllowed(_)
+            | Self::CriticalHeader
+            | Self::ExternalKeyReference
+            | Self::PrivateKey
+            | Self::InvalidKey(_)
+            | Self::KeyAlgorithmMismatch
+            | Self::InvalidSignature
+            | Self::JtiTooLong { .. }
+            | Self::MethodMismatch
+            | Self::UriMismatch
+            | Self::InvalidUri
+            | Self::IssuedTooLongAgo
+            | Self::IssuedInFuture
+            | Self::MissingAccessTokenHash
+            | Self::AccessTokenHashMismatch
+            | Self::Replayed => ErrorCode::InvalidDpopProof,
             Self::UseDpopNonce(_) => ErrorCode::UseDpopNonce,
+            Self::KeyBindingMismatch
+            | Self::TokenNotBound
+            | Self::BoundTokenAsBearer
+            | Self::BearerNotAccepted
+            | Self::InvalidAccessToken(_) => ErrorCode::InvalidToken,
+            Self::InvalidTargetUri
+            | Self::AmbiguousForwarding
+            | Self::MultipleAuthorization
+            | Self::MalformedAuthorization => ErrorCode::InvalidRequest,
+            Self::InsufficientScope => ErrorCode::InsufficientScope,
             Self::ReplayStoreFull
             | Self::ReplayQuotaExceeded
             | Self::ReplayStoreUnavailable
             | Self::TokenValidationUnavailable => ErrorCode::TemporarilyUnavailable,
-            _ => ErrorCode::InvalidDpopProof,
         }
     }
 
@@ -239,6 +274,7 @@ impl DpopError {
             Self::TokenNotBound => "Access token is not DPoP-bound",
             Self::BoundTokenAsBearer => "DPoP-bound access token must be sent with the DPoP scheme",
             Self::InvalidTargetUri => "Request target URI is invalid",
+            Self::AmbiguousForwarding => "Forwarding headers are ambiguous",
             Self::MultipleAuthorization => "Multiple methods used to include access token",
             Self::MalformedAuthorization => "Malformed Authorization header",
             Self::BearerNotAccepted => "This resource requires DPoP-bound tokens; Bearer is not accepted",
@@ -259,3 +295,190 @@ impl fmt::Display for DpopError {
 }
 
 impl std::error::Error for DpopError {}
+
+/// A configuration that cannot work, found when it is built (never at request time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The algorithm allow-list is empty.
+    NoAlgorithms,
+    /// The compiled crypto backend cannot verify this algorithm.
+    UnsupportedAlgorithm(Algorithm),
+    /// A size limit is zero.
+    ZeroLimit(&'static str),
+    /// The public origin is not an absolute `http(s)` URI without query or fragment.
+    InvalidPublicOrigin,
+    /// The resource is not an absolute `http(s)` URI without query or fragment.
+    InvalidResource,
+    /// Metadata members (authorization servers, scopes) were set without a resource.
+    MetadataWithoutResource,
+    /// Required scopes were set without a token validator to read them from.
+    ScopesWithoutTokenValidator,
+    /// A nonce policy was set but the verifier has no nonce issuer.
+    NoncePolicyWithoutIssuer,
+    /// A guard without a token validator was built without saying it is proof-only.
+    NoTokenValidator,
+    /// Bearer tokens were allowed without a token validator to check them.
+    BearerWithoutTokenValidator,
+    /// A duration outside the range this library can use (named, with the range).
+    DurationOutOfRange {
+        /// The setting.
+        name: &'static str,
+        /// The smallest value accepted.
+        min: std::time::Duration,
+        /// The largest value accepted.
+        max: std::time::Duration,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoAlgorithms => f.write_str("the DPoP algorithm allow-list is empty"),
+            Self::UnsupportedAlgorithm(alg) => {
+                write!(f, "the {} crypto backend cannot verify {alg}", crate::crypto::BACKEND)
+            }
+            Self::ZeroLimit(name) => write!(f, "{name} must be greater than zero"),
+            Self::InvalidPublicOrigin => {
+                f.write_str("the public origin must be an absolute http(s) URI such as https://mcp.example.com")
+            }
+            Self::InvalidResource => {
+                f.write_str("the resource must be an absolute http(s) URI such as https://mcp.example.com/mcp")
+            }
+            Self::MetadataWithoutResource => {
+                f.write_str("authorization servers and supported scopes need the resource URI first")
+            }
+            Self::ScopesWithoutTokenValidator => {
+                f.write_str("required scopes need a token validator to read the granted scopes from")
+            }
+            Self::NoncePolicyWithoutIssuer => f.write_str("a nonce policy needs a verifier built with a nonce issuer"),
+            Self::NoTokenValidator => f.write_str(
+                "no token validator: set token_validator(..) to validate access tokens, or proof_only() to accept \
+                 any token with a valid proof and validate it yourself",
+            ),
+            Self::BearerWithoutTokenValidator => {
+                f.write_str("allow_bearer(true) needs a token validator: a Bearer token is nothing but the token")
+            }
+            Self::DurationOutOfRange { name, min, max } => {
+                write!(f, "{name} must be between {} s and {} s", min.as_secs(), max.as_secs())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+
+    use super::*;
+
+    /// Every variant with the row of the README's response table it belongs to: the code and
+    /// status a client sees. The match below has no wildcard, so a new variant does not compile
+    /// until it is added here too.
+    fn expected(error: &DpopError) -> (ErrorCode, u16) {
+        use ErrorCode::*;
+        match error {
+            DpopError::MissingProof
+            | DpopError::MultipleProofs
+            | DpopError::ProofTooLarge { .. }
+            | DpopError::MalformedProof(_)
+            | DpopError::DuplicateMember(_)
+            | DpopError::TooManyMembers(_)
+            | DpopError::MissingMember(_)
+            | DpopError::InvalidMember(_)
+            | DpopError::WrongType
+            | DpopError::UnsupportedAlgorithm
+            | DpopError::AlgorithmNotAllowed(_)
+            | DpopError::CriticalHeader
+            | DpopError::ExternalKeyReference
+            | DpopError::PrivateKey
+            | DpopError::InvalidKey(_)
+            | DpopError::KeyAlgorithmMismatch
+            | DpopError::InvalidSignature
+            | DpopError::JtiTooLong { .. }
+            | DpopError::MethodMismatch
+            | DpopError::UriMismatch
+            | DpopError::InvalidUri
+            | DpopError::IssuedTooLongAgo
+            | DpopError::IssuedInFuture
+            | DpopError::MissingAccessTokenHash
+            | DpopError::AccessTokenHashMismatch
+            | DpopError::Replayed => (InvalidDpopProof, 401),
+            DpopError::BearerNotAccepted
+            | DpopError::InvalidAccessToken(_)
+            | DpopError::TokenNotBound
+            | DpopError::KeyBindingMismatch
+            | DpopError::BoundTokenAsBearer => (InvalidToken, 401),
+            DpopError::MultipleAuthorization
+            | DpopError::MalformedAuthorization
+            | DpopError::InvalidTargetUri
+            | DpopError::AmbiguousForwarding => (InvalidRequest, 400),
+            DpopError::UseDpopNonce(_) => (UseDpopNonce, 401),
+            DpopError::InsufficientScope => (InsufficientScope, 403),
+            DpopError::ReplayStoreFull
+            | DpopError::ReplayQuotaExceeded
+            | DpopError::ReplayStoreUnavailable
+            | DpopError::TokenValidationUnavailable => (TemporarilyUnavailable, 503),
+        }
+    }
+
+    fn every_variant() -> Vec<DpopError> {
+        vec![
+            DpopError::MissingProof,
+            DpopError::MultipleProofs,
+            DpopError::ProofTooLarge { limit: 1 },
+            DpopError::MalformedProof("header"),
+            DpopError::DuplicateMember("claims"),
+            DpopError::TooManyMembers("claims"),
+            DpopError::MissingMember("jti"),
+            DpopError::InvalidMember("iat"),
+            DpopError::WrongType,
+            DpopError::UnsupportedAlgorithm,
+            DpopError::AlgorithmNotAllowed(Algorithm::RS256),
+            DpopError::CriticalHeader,
+            DpopError::ExternalKeyReference,
+            DpopError::PrivateKey,
+            DpopError::InvalidKey("bad point"),
+            DpopError::KeyAlgorithmMismatch,
+            DpopError::InvalidSignature,
+            DpopError::JtiTooLong { limit: 1 },
+            DpopError::MethodMismatch,
+            DpopError::UriMismatch,
+            DpopError::InvalidUri,
+            DpopError::UseDpopNonce(NonceRejection::Missing),
+            DpopError::IssuedTooLongAgo,
+            DpopError::IssuedInFuture,
+            DpopError::MissingAccessTokenHash,
+            DpopError::AccessTokenHashMismatch,
+            DpopError::Replayed,
+            DpopError::ReplayStoreFull,
+            DpopError::ReplayQuotaExceeded,
+            DpopError::ReplayStoreUnavailable,
+            DpopError::KeyBindingMismatch,
+            DpopError::TokenNotBound,
+            DpopError::BoundTokenAsBearer,
+            DpopError::InvalidTargetUri,
+            DpopError::AmbiguousForwarding,
+            DpopError::MultipleAuthorization,
+            DpopError::MalformedAuthorization,
+            DpopError::BearerNotAccepted,
+            DpopError::InvalidAccessToken("expired"),
+            DpopError::TokenValidationUnavailable,
+            DpopError::InsufficientScope,
+        ]
+    }
+
+    #[test]
+    fn every_variant_has_the_code_and_status_of_the_readme_response_table() {
+        let variants = every_variant();
+        assert_eq!(variants.len(), 41, "every variant is listed once");
+        for error in &variants {
+            let (code, status) = expected(error);
+            assert_eq!(error.code(), code, "{error:?}");
+            assert_eq!(error.status(), status, "{error:?}");
+            assert!(!error.description().is_empty(), "{error:?}");
+        }
+    }
+}

@@ -7,18 +7,19 @@
 //! framework behaves the same.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 
 use crate::access_token::{TokenClaims, TokenError, TokenValidator};
 use crate::algorithm::AlgorithmSet;
 use crate::authorization::{Credentials, parse_authorization};
 use crate::challenge::{Challenge, ErrorScheme};
-use crate::error::{DpopError, ErrorCode};
+use crate::error::{ConfigError, DpopError, ErrorCode};
 use crate::headers::{HeaderValues, names};
+use crate::htu;
 use crate::metadata::ResourceMetadata;
 use crate::target::{Origin, RequestUri};
 use crate::token;
-use crate::verifier::{ConfigError, DpopVerifier, ProofRequest, UnrecordedProof, VerifiedProof};
+use crate::verifier::{DpopVerifier, ProofRequest, UnrecordedProof, VerifiedProof};
 
 /// How the request authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,13 +30,14 @@ pub enum AuthScheme {
     Bearer,
 }
 
-/// What a request proved; adapters put it in the request extensions for handlers.
+/// A request with a validated access token, bound to the key that signed its proof (or an
+/// accepted Bearer token in mixed mode): what adapters hand to handlers as `Authenticated`.
 #[derive(Clone, Debug)]
 pub struct Authentication {
     scheme: AuthScheme,
     access_token: String,
     proof: Option<VerifiedProof>,
-    claims: Option<Arc<TokenClaims>>,
+    claims: Arc<TokenClaims>,
     next_nonce: Option<String>,
 }
 
@@ -46,7 +48,7 @@ impl Authentication {
         self.scheme
     }
 
-    /// The access token, as presented.
+    /// The access token, as presented and validated.
     #[must_use]
     pub fn access_token(&self) -> &str {
         &self.access_token
@@ -58,26 +60,90 @@ impl Authentication {
         self.proof.as_ref()
     }
 
-    /// The thumbprint (`jkt`) of the key that signed the proof, for the DPoP scheme.
+    /// The thumbprint (`jkt`) of the key that signed the proof, for the DPoP scheme: the key the
+    /// token is bound to.
     #[must_use]
     pub fn jkt(&self) -> Option<String> {
         self.proof.as_ref().map(VerifiedProof::jkt)
     }
 
-    /// The validated token's claims, when the guard has a [`TokenValidator`].
+    /// The validated token's claims.
     #[must_use]
-    pub fn claims(&self) -> Option<&TokenClaims> {
-        self.claims.as_deref()
+    pub fn claims(&self) -> &TokenClaims {
+        &self.claims
     }
 
     /// Headers the successful response must carry: the next nonce when the proof's is past
     /// half its life, with `Cache-Control: no-store` (RFC 9449 §8.2, Figure 23). Adapters set
     /// them, replacing any the handler set, so there is never more than one `DPoP-Nonce`.
     pub fn response_headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.next_nonce
-            .as_deref()
-            .into_iter()
-            .flat_map(|nonce| [(names::DPOP_NONCE, nonce), (names::CACHE_CONTROL, "no-store")])
+        nonce_headers(self.next_nonce.as_deref())
+    }
+}
+
+/// A request from a [proof-only](DpopGuardBuilder::proof_only) guard: the proof is verified,
+/// the access token is **not** — it is only the string the proof's `ath` covers. The handler
+/// must validate the token itself before trusting anything it says.
+#[derive(Clone, Debug)]
+pub struct ProofOnlyAuthentication {
+    proof: VerifiedProof,
+    unvalidated_access_token: String,
+    next_nonce: Option<String>,
+}
+
+impl ProofOnlyAuthentication {
+    /// The verified proof.
+    #[must_use]
+    pub const fn proof(&self) -> &VerifiedProof {
+        &self.proof
+    }
+
+    /// The thumbprint (`jkt`) of the key that signed the proof.
+    #[must_use]
+    pub fn jkt(&self) -> String {
+        self.proof.jkt()
+    }
+
+    /// The proof's `jti`.
+    #[must_use]
+    pub fn jti(&self) -> &str {
+        self.proof.jti()
+    }
+
+    /// The access token as presented: not validated, not known to be bound to the proof's key.
+    #[must_use]
+    pub fn unvalidated_access_token(&self) -> &str {
+        &self.unvalidated_access_token
+    }
+
+    /// Headers the successful response must carry (see [`Authentication::response_headers`]).
+    pub fn response_headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        nonce_headers(self.next_nonce.as_deref())
+    }
+}
+
+/// The next nonce and `Cache-Control: no-store`, when there is one (RFC 9449 §8.2).
+fn nonce_headers(next_nonce: Option<&str>) -> impl Iterator<Item = (&'static str, &str)> {
+    next_nonce.into_iter().flat_map(|nonce| [(names::DPOP_NONCE, nonce), (names::CACHE_CONTROL, "no-store")])
+}
+
+/// A request the guard let through; adapters put the inner value into the request extensions.
+#[derive(Clone, Debug)]
+pub enum Admission {
+    /// A validated, bound access token: handlers see it as `Authenticated`.
+    Authenticated(Authentication),
+    /// A proof-only guard's verdict: handlers see it as `ProofOnly`, never as `Authenticated`.
+    ProofOnly(ProofOnlyAuthentication),
+}
+
+impl Admission {
+    /// Headers the successful response must carry (the next nonce, RFC 9449 §8.2).
+    pub fn response_headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let next_nonce = match self {
+            Self::Authenticated(auth) => auth.next_nonce.as_deref(),
+            Self::ProofOnly(auth) => auth.next_nonce.as_deref(),
+        };
+        nonce_headers(next_nonce)
     }
 }
 
@@ -196,10 +262,19 @@ struct GuardConfig {
     verifier: DpopVerifier,
     origin: Origin,
     allow_bearer: bool,
-    token_validator: Option<Arc<dyn TokenValidator>>,
+    tokens: TokenPolicy,
     metadata: Option<ResourceMetadata>,
     resource_metadata_url: Option<String>,
     nonce_policy: NoncePolicy,
+}
+
+/// What the guard does with the access token.
+#[derive(Clone)]
+enum TokenPolicy {
+    /// Validate it, then check its binding (RFC 9449 §6) and scopes.
+    Validate(Arc<dyn TokenValidator>),
+    /// Leave it to the application: the guard proves possession of the key only.
+    ProofOnly,
 }
 
 /// Which requests must carry a server nonce (RFC 9449 §8).
@@ -210,7 +285,8 @@ pub enum NoncePolicy {
     Never,
     /// Every request.
     Always,
-    /// Requests for which the function, given method and path, returns `true`.
+    /// Requests for which the function, given the method and the normalized path (no query),
+    /// returns `true`.
     When(Arc<NoncePredicate>),
 }
 
@@ -218,16 +294,22 @@ pub enum NoncePolicy {
 pub type NoncePredicate = dyn Fn(&str, &str) -> bool + Send + Sync;
 
 impl NoncePolicy {
-    /// Nonces for the requests `predicate(method, path)` selects.
+    /// Nonces for the requests `predicate(method, path)` selects; `path` is normalized as `htu`
+    /// is (RFC 3986 §6.2.2: `/%61dmin` and `/x/../admin` are `/admin`), without the query.
     pub fn when(predicate: impl Fn(&str, &str) -> bool + Send + Sync + 'static) -> Self {
         Self::When(Arc::new(predicate))
     }
 
-    fn requires(&self, method: &str, path: &str) -> bool {
+    /// Whether this request needs a nonce. The predicate sees the path normalized as `htu` is
+    /// (percent-encoding, dot segments), so `/%61dmin` is `/admin` to it as to the router.
+    fn requires(&self, method: &str, raw_path: &str) -> Result<bool, DpopError> {
         match self {
-            Self::Never => false,
-            Self::Always => true,
-            Self::When(predicate) => predicate(method, path),
+            Self::Never => Ok(false),
+            Self::Always => Ok(true),
+            Self::When(predicate) => {
+                let path = htu::normalize_path(htu::without_query(raw_path)).ok_or(DpopError::InvalidTargetUri)?;
+                Ok(predicate(method, &path))
+            }
         }
     }
 }
@@ -243,12 +325,21 @@ impl fmt::Debug for NoncePolicy {
 }
 
 impl DpopGuard {
-    /// The defaults: a default [`DpopVerifier`], DPoP only (Bearer refused), the target URI
-    /// from the request's own authority or `Host` — set a public origin behind a proxy — and no
-    /// token validation (see [`DpopGuardBuilder::token_validator`]).
+    /// A guard that validates access tokens with `validator`, with every other setting at its
+    /// default: the default [`DpopVerifier`] (ES256, `iat` within ±300 s, the process's shared
+    /// in-memory replay store), DPoP only (Bearer refused), and the target URI from the request's
+    /// own authority or `Host` — set a public origin behind a proxy (see
+    /// [`DpopGuardBuilder::public_origin`]).
     #[must_use]
-    pub fn new() -> Self {
-        Self::from_config(DpopGuardBuilder::default())
+    pub fn new(validator: impl TokenValidator) -> Self {
+        Self::from_config(DpopGuardBuilder::default().token_validator(validator))
+    }
+
+    /// A [proof-only](DpopGuardBuilder::proof_only) guard with the default settings: proofs are
+    /// verified, access tokens are not. Handlers get `ProofOnly`, never `Authenticated`.
+    #[must_use]
+    pub fn proof_only() -> Self {
+        Self::from_config(DpopGuardBuilder::default().proof_only())
     }
 
     /// Configures a guard.
@@ -256,7 +347,9 @@ impl DpopGuard {
         DpopGuardBuilder::default()
     }
 
+    /// The guard for a builder [`build`](DpopGuardBuilder::build) accepted (or the defaults).
     fn from_config(builder: DpopGuardBuilder) -> Self {
+        builder.warn_about_assumptions();
         let resource_metadata_url =
             builder.resource_metadata_url.or_else(|| builder.metadata.as_ref().map(ResourceMetadata::url));
         Self {
@@ -265,7 +358,7 @@ impl DpopGuard {
                 verifier: builder.verifier,
                 origin: builder.origin,
                 allow_bearer: builder.allow_bearer,
-                token_validator: builder.token_validator,
+                tokens: builder.tokens.unwrap_or(TokenPolicy::ProofOnly),
                 metadata: builder.metadata,
                 resource_metadata_url,
                 nonce_policy: builder.nonce_policy,
@@ -285,7 +378,7 @@ impl DpopGuard {
         S: Into<String>,
     {
         let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
-        if !scopes.is_empty() && self.inner.token_validator.is_none() {
+        if !scopes.is_empty() && matches!(self.inner.tokens, TokenPolicy::ProofOnly) {
             return Err(ConfigError::ScopesWithoutTokenValidator);
         }
         Ok(Self { inner: Arc::clone(&self.inner), required_scopes: scopes.into() })
@@ -301,6 +394,12 @@ impl DpopGuard {
     #[must_use]
     pub fn algorithms(&self) -> AlgorithmSet {
         self.inner.verifier.algorithms()
+    }
+
+    /// Whether access tokens are left unvalidated ([`DpopGuardBuilder::proof_only`]).
+    #[must_use]
+    pub fn is_proof_only(&self) -> bool {
+        matches!(self.inner.tokens, TokenPolicy::ProofOnly)
     }
 
     /// Whether Bearer tokens are accepted beside DPoP.
@@ -364,7 +463,7 @@ impl DpopGuard {
             Credentials::Bearer(_) => Err(self.reject(DpopError::BearerNotAccepted)),
             Credentials::Dpop(token) => {
                 let target = self.inner.origin.target_uri(uri, &headers).map_err(|e| self.reject(e))?;
-                let require_nonce = self.inner.nonce_policy.requires(method, uri.path);
+                let require_nonce = self.inner.nonce_policy.requires(method, uri.path).map_err(|e| self.reject(e))?;
                 let request = ProofRequest::new(method, &target).access_token(token).require_nonce(require_nonce);
                 let proof =
                     self.inner.verifier.check(headers(names::DPOP).iter(), &request).map_err(|e| self.reject(e))?;
@@ -383,21 +482,41 @@ impl DpopGuard {
     /// # Errors
     ///
     /// The [`Rejection`] to send.
-    pub async fn complete(&self, pending: PendingAuthorization) -> Result<Authentication, Rejection> {
+    pub async fn complete(&self, pending: PendingAuthorization) -> Result<Admission, Rejection> {
         let PendingAuthorization { scheme, access_token, proof } = pending;
-        let claims = match &self.inner.token_validator {
-            Some(validator) => Some(validator.validate(&access_token).await.map_err(|e| self.reject(token_error(e)))?),
-            None => None,
-        };
-        if let Some(claims) = &claims {
-            self.check_token(scheme, proof.as_ref(), claims).map_err(|e| self.reject(e))?;
+        match &self.inner.tokens {
+            TokenPolicy::Validate(validator) => {
+                let claims = validator.validate(&access_token).await.map_err(|e| self.reject(token_error(e)))?;
+                self.check_token(scheme, proof.as_ref(), &claims).map_err(|e| self.reject(e))?;
+                let proof = match proof {
+                    Some(unrecorded) => Some(self.record(unrecorded).await?),
+                    None => None,
+                };
+                let next_nonce = self.next_nonce(proof.as_ref());
+                Ok(Admission::Authenticated(Authentication { scheme, access_token, proof, claims, next_nonce }))
+            }
+            TokenPolicy::ProofOnly => {
+                // `build` refuses Bearer without a validator, so a proof-only request has a proof.
+                let unrecorded = proof.ok_or_else(|| self.reject(DpopError::MissingProof))?;
+                let proof = self.record(unrecorded).await?;
+                let next_nonce = self.next_nonce(Some(&proof));
+                Ok(Admission::ProofOnly(ProofOnlyAuthentication {
+                    proof,
+                    unvalidated_access_token: access_token,
+                    next_nonce,
+                }))
+            }
         }
-        let proof = match proof {
-            Some(unrecorded) => Some(self.inner.verifier.record(unrecorded).await.map_err(|e| self.reject(e))?),
-            None => None,
-        };
-        let next_nonce = proof.as_ref().filter(|p| p.nonce_needs_refresh()).and_then(|_| self.fresh_nonce());
-        Ok(Authentication { scheme, access_token, proof, claims, next_nonce })
+    }
+
+    /// The replay write (RFC 9449 §11.1): last, once every other check passed.
+    async fn record(&self, proof: UnrecordedProof) -> Result<VerifiedProof, Rejection> {
+        self.inner.verifier.record(proof).await.map_err(|e| self.reject(e))
+    }
+
+    /// The nonce to send with a success, when the proof's is past half its life (§8.2).
+    fn next_nonce(&self, proof: Option<&VerifiedProof>) -> Option<String> {
+        proof.filter(|p| p.nonce_needs_refresh()).and_then(|_| self.fresh_nonce())
     }
 
     /// RFC 9449 §6 / §7.2 binding and RFC 6750 §3.1 scopes, on a validated token.
@@ -432,7 +551,7 @@ impl DpopGuard {
         method: &str,
         uri: &RequestUri<'_>,
         headers: impl Fn(&'static str) -> HeaderValues<'h>,
-    ) -> Result<Authentication, Rejection> {
+    ) -> Result<Admission, Rejection> {
         let pending = self.check(method, uri, headers)?;
         self.complete(pending).await
     }
@@ -492,19 +611,13 @@ fn token_error(error: TokenError) -> DpopError {
     }
 }
 
-impl Default for DpopGuard {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl fmt::Debug for DpopGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DpopGuard")
             .field("verifier", &self.inner.verifier)
             .field("origin", &self.inner.origin)
             .field("allow_bearer", &self.inner.allow_bearer)
-            .field("token_validator", &self.inner.token_validator.is_some())
+            .field("proof_only", &self.is_proof_only())
             .field("required_scopes", &self.required_scopes)
             .field("metadata", &self.inner.metadata)
             .finish()
@@ -518,7 +631,7 @@ pub struct DpopGuardBuilder {
     verifier: DpopVerifier,
     origin: Origin,
     allow_bearer: bool,
-    token_validator: Option<Arc<dyn TokenValidator>>,
+    tokens: Option<TokenPolicy>,
     required_scopes: Vec<String>,
     metadata: Option<ResourceMetadata>,
     resource_metadata_url: Option<String>,
@@ -532,7 +645,7 @@ impl Default for DpopGuardBuilder {
             verifier: DpopVerifier::new(),
             origin: Origin::FromRequest { trust_forwarded: false },
             allow_bearer: false,
-            token_validator: None,
+            tokens: None,
             required_scopes: Vec::new(),
             metadata: None,
             resource_metadata_url: None,
@@ -569,8 +682,8 @@ impl DpopGuardBuilder {
         self
     }
 
-    /// Also accept `Authorization: Bearer` (mixed mode; default: DPoP only). A DPoP-bound
-    /// token is still refused as Bearer (RFC 9449 §7.2) when a token validator is set.
+    /// Also accept `Authorization: Bearer` (mixed mode; default: DPoP only). Needs a token
+    /// validator; a DPoP-bound token is still refused as Bearer (RFC 9449 §7.2).
     pub fn allow_bearer(mut self, allow: bool) -> Self {
         self.allow_bearer = allow;
         self
@@ -578,10 +691,19 @@ impl DpopGuardBuilder {
 
     /// Validates access tokens: then the token must be valid, a DPoP token must be bound to the
     /// proof's key (`cnf.jkt`, RFC 9449 §6), a bound token is refused as Bearer (§7.2), and
-    /// required scopes are enforced. Without one, the guard proves possession only and the
-    /// application must validate the token itself.
+    /// required scopes are enforced. Handlers get `Authenticated`. A guard needs this or
+    /// [`proof_only`](Self::proof_only).
     pub fn token_validator(mut self, validator: impl TokenValidator) -> Self {
-        self.token_validator = Some(Arc::new(validator));
+        self.tokens = Some(TokenPolicy::Validate(Arc::new(validator)));
+        self
+    }
+
+    /// Verifies proofs only and leaves the access token to the application: any string with a
+    /// valid proof whose `ath` covers it passes, including a token nobody issued. Handlers get
+    /// `ProofOnly` (the key thumbprint, `jti`, the unvalidated token), never `Authenticated`,
+    /// and the guard logs a warning when built. For servers that validate tokens themselves.
+    pub fn proof_only(mut self) -> Self {
+        self.tokens = Some(TokenPolicy::ProofOnly);
         self
     }
 
@@ -648,13 +770,21 @@ impl DpopGuardBuilder {
     ///
     /// # Errors
     ///
-    /// An invalid public origin or resource, metadata members without a resource, or required
-    /// scopes without a token validator.
+    /// An invalid public origin or resource, metadata members without a resource, neither a
+    /// token validator nor [`proof_only`](Self::proof_only), or Bearer or required scopes
+    /// without a token validator.
     pub fn build(mut self) -> Result<DpopGuard, ConfigError> {
         if let Some(error) = self.invalid {
             return Err(error);
         }
-        if !self.required_scopes.is_empty() && self.token_validator.is_none() {
+        let proof_only = match &self.tokens {
+            None => return Err(ConfigError::NoTokenValidator),
+            Some(policy) => matches!(policy, TokenPolicy::ProofOnly),
+        };
+        if proof_only && self.allow_bearer {
+            return Err(ConfigError::BearerWithoutTokenValidator);
+        }
+        if proof_only && !self.required_scopes.is_empty() {
             return Err(ConfigError::ScopesWithoutTokenValidator);
         }
         if !matches!(self.nonce_policy, NoncePolicy::Never) && self.verifier.nonces().is_none() {
@@ -672,9 +802,35 @@ impl fmt::Debug for DpopGuardBuilder {
         f.debug_struct("DpopGuardBuilder")
             .field("origin", &self.origin)
             .field("allow_bearer", &self.allow_bearer)
-            .field("token_validator", &self.token_validator.is_some())
+            .field("proof_only", &matches!(self.tokens, Some(TokenPolicy::ProofOnly)))
             .field("required_scopes", &self.required_scopes)
             .field("metadata", &self.metadata)
             .finish_non_exhaustive()
+    }
+}
+
+impl DpopGuardBuilder {
+    /// Start-up warnings for settings that are valid but rest on an assumption: logged once per
+    /// process, however many guards are built (per worker, per connection).
+    fn warn_about_assumptions(&self) {
+        static PROOF_ONLY: Once = Once::new();
+        static SCHEME: Once = Once::new();
+        if matches!(self.tokens, Some(TokenPolicy::ProofOnly)) {
+            PROOF_ONLY.call_once(|| {
+                tracing::warn!(
+                    "DPoP guard is proof-only: access tokens are NOT validated; any token with a valid proof \
+                     passes, and handlers must validate it themselves (set a token validator to change this)"
+                );
+            });
+        }
+        if matches!(self.origin, Origin::FromRequest { .. }) {
+            SCHEME.call_once(|| {
+                tracing::warn!(
+                    "DPoP guard has no public origin: the target URI's scheme is the request's where the \
+                     server knows it (HTTP/2, actix-web TLS listeners) and http otherwise; set public_origin(..) \
+                     or resource(..) to the URL clients use"
+                );
+            });
+        }
     }
 }

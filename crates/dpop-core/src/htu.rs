@@ -31,6 +31,17 @@ pub fn normalize_htu(uri: &str) -> Option<String> {
     Some(text)
 }
 
+/// The path of a request target (`/a/%62/../c?q`) normalized as `htu` comparison normalizes it
+/// (`/a/c`): what routers match on after decoding, so a policy keyed on paths sees what the
+/// router sees. `None` when the path is not a valid absolute path.
+pub(crate) fn normalize_path(path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    let uri = normalize_htu(&format!("http://h{path}"))?;
+    uri.get("http://h".len()..).map(str::to_owned)
+}
+
 /// `uri` without its query and fragment: in RFC 3986 syntax the path ends at the first `?` or
 /// `#`, and neither may occur before it.
 pub(crate) fn without_query(uri: &str) -> &str {

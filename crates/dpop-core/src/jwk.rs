@@ -83,7 +83,7 @@ impl PublicKey {
     /// Whether this key can verify signatures made with `alg` (RFC 9449 §4.3 check 7).
     #[must_use]
     pub fn fits(&self, alg: Algorithm) -> bool {
-        match (self, alg) {
+        match (self, alg.scheme()) {
             (Self::Ec { curve, .. }, Algorithm::ES256) => *curve == EcCurve::P256,
             (Self::Ec { curve, .. }, Algorithm::ES384) => *curve == EcCurve::P384,
             (Self::Ec { curve, .. }, Algorithm::ES512) => *curve == EcCurve::P521,

@@ -70,6 +70,7 @@ pub mod replay;
 mod signer;
 mod target;
 mod token;
+mod validator_fn;
 mod verifier;
 
 pub use access_token::{TokenClaims, TokenError, TokenFuture, TokenValidator};
@@ -78,10 +79,10 @@ pub use authorization::{Credentials, parse_authorization};
 pub use challenge::{Challenge, ErrorScheme, quoted_string, www_authenticate};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::CryptoError;
-pub use error::{DpopError, ErrorCode};
+pub use error::{ConfigError, DpopError, ErrorCode};
 pub use guard::{
-    AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, NoncePolicy, NoncePredicate, PendingAuthorization,
-    Rejection, Reply,
+    Admission, AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, NoncePolicy, NoncePredicate,
+    PendingAuthorization, ProofOnlyAuthentication, Rejection, Reply,
 };
 pub use headers::HeaderValues;
 pub use htu::{htu_matches, normalize_htu};
@@ -91,8 +92,9 @@ pub use replay::{InMemoryReplayStore, ReplayStore};
 pub use signer::{DpopKey, KeyError, ProofBuilder};
 pub use target::RequestUri;
 pub use token::{access_token_hash, check_bearer_token_unbound, check_key_binding};
+pub use validator_fn::{ValidatorFn, validator_fn};
 pub use verifier::{
-    ConfigError, DEFAULT_IAT_WINDOW, DEFAULT_MAX_JTI_LEN, DEFAULT_MAX_PROOF_LEN, DpopVerifier, DpopVerifierBuilder,
+    DEFAULT_IAT_WINDOW, DEFAULT_MAX_JTI_LEN, DEFAULT_MAX_PROOF_LEN, DpopVerifier, DpopVerifierBuilder, MAX_IAT_WINDOW,
     ProofRequest, UnrecordedProof, VerifiedProof,
 };
 

@@ -6,7 +6,7 @@
 //! keys are still accepted until their grace period ends.
 
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -178,13 +178,26 @@ impl NonceIssuer {
         }
     }
 
-    /// An issuer with a fresh random key: for a single instance.
+    /// The issuer of this process: its key is generated at first use and shared by every issuer
+    /// this returns, so guards built per worker or per connection accept each other's nonces.
+    /// Replicas in other processes need a key they share: [`NonceIssuer::new`] with
+    /// [`NonceKey::from_text`].
     ///
     /// # Errors
     ///
-    /// The random generator failed.
-    pub fn generate() -> Result<Self, CryptoError> {
-        NonceKey::generate(0).map(Self::new)
+    /// The random generator failed (the next call tries again).
+    pub fn process_wide() -> Result<Self, CryptoError> {
+        static KEYS: Mutex<Option<Arc<RwLock<Keys>>>> = Mutex::new(None);
+        let mut shared = KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+        let keys = match &*shared {
+            Some(keys) => Arc::clone(keys),
+            None => {
+                let keys = Arc::new(RwLock::new(Keys { current: NonceKey::generate(0)?, previous: Vec::new() }));
+                *shared = Some(Arc::clone(&keys));
+                keys
+            }
+        };
+        Ok(Self { keys, lifetime: DEFAULT_NONCE_LIFETIME, clock: Arc::new(SystemClock) })
     }
 
     /// How long a nonce is accepted.
@@ -192,6 +205,11 @@ impl NonceIssuer {
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
         self
+    }
+
+    /// The configured lifetime, for the verifier builder's range check.
+    pub(crate) const fn lifetime_setting(&self) -> Duration {
+        self.lifetime
     }
 
     /// The clock (default: the system clock).
@@ -280,11 +298,11 @@ impl NonceIssuer {
 
     fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
         // Keys are replaced whole under the lock; a poisoned lock still holds consistent keys.
-        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn write_keys(&self) -> std::sync::RwLockWriteGuard<'_, Keys> {
-        self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.keys.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

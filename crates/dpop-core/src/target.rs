@@ -58,7 +58,9 @@ impl Origin {
         let scheme = scheme.or(uri.scheme).unwrap_or("http");
         let authority = match authority.or(uri.authority) {
             Some(authority) => authority,
-            None => header_text(headers(names::HOST))?.ok_or(DpopError::InvalidTargetUri)?,
+            None => {
+                header_text(headers(names::HOST), &DpopError::InvalidTargetUri)?.ok_or(DpopError::InvalidTargetUri)?
+            }
         };
         if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) || !is_authority(authority) {
             return Err(DpopError::InvalidTargetUri);
@@ -67,40 +69,56 @@ impl Origin {
     }
 }
 
-/// Scheme and host from trusted forwarding headers: `Forwarded` (RFC 7239) first, then
-/// `X-Forwarded-Proto` / `X-Forwarded-Host`. Each must be one field with one element: a list
-/// means several proxies, and which entry is trustworthy depends on the deployment.
+/// Scheme and host from trusted forwarding headers: `Forwarded` (RFC 7239) or
+/// `X-Forwarded-Proto` / `X-Forwarded-Host`, never both. Each must be one field with one
+/// element and each parameter once: a second source, a list or a repeat means another party
+/// (the client, a second proxy) added to what the trusted proxy set, and which is trustworthy
+/// depends on the deployment — so it is refused, never guessed.
 fn forwarded_origin<'h>(
     headers: &impl Fn(&'static str) -> HeaderValues<'h>,
 ) -> Result<(Option<&'h str>, Option<&'h str>), DpopError> {
-    if let Some(forwarded) = header_text(headers(names::FORWARDED))? {
-        let mut proto = None;
-        let mut host = None;
-        for pair in forwarded.split(';') {
-            let (name, value) = pair.trim().split_once('=').ok_or(DpopError::InvalidTargetUri)?;
-            let value = value.trim_matches('"');
-            if name.eq_ignore_ascii_case("proto") {
-                proto = Some(value);
-            } else if name.eq_ignore_ascii_case("host") {
-                host = Some(value);
-            }
-        }
+    let ambiguous = DpopError::AmbiguousForwarding;
+    let forwarded = header_text(headers(names::FORWARDED), &ambiguous)?;
+    let proto = header_text(headers(names::X_FORWARDED_PROTO), &ambiguous)?;
+    let host = header_text(headers(names::X_FORWARDED_HOST), &ambiguous)?;
+    let Some(forwarded) = forwarded else {
         return Ok((proto, host));
+    };
+    if proto.is_some() || host.is_some() {
+        return Err(ambiguous);
     }
-    Ok((header_text(headers(names::X_FORWARDED_PROTO))?, header_text(headers(names::X_FORWARDED_HOST))?))
+    let (mut proto, mut host) = (None, None);
+    for pair in forwarded.split(';') {
+        let (name, value) = pair.trim().split_once('=').ok_or(DpopError::InvalidTargetUri)?;
+        let value = value.trim_matches('"');
+        let slot = if name.eq_ignore_ascii_case("proto") {
+            &mut proto
+        } else if name.eq_ignore_ascii_case("host") {
+            &mut host
+        } else {
+            continue;
+        };
+        if slot.replace(value).is_some() {
+            return Err(ambiguous);
+        }
+    }
+    Ok((proto, host))
 }
 
-/// The value of a field that may occur at most once, with one element.
-fn header_text(values: HeaderValues<'_>) -> Result<Option<&str>, DpopError> {
+/// The value of a field that may occur at most once, with one element; `error` otherwise.
+fn header_text<'h>(values: HeaderValues<'h>, error: &DpopError) -> Result<Option<&'h str>, DpopError> {
     if values.count() > 1 {
-        return Err(DpopError::InvalidTargetUri);
+        return Err(error.clone());
     }
     let Some(value) = values.single() else {
         return Ok(None);
     };
     let text = std::str::from_utf8(value).map_err(|_| DpopError::InvalidTargetUri)?.trim();
-    if text.is_empty() || text.contains(',') {
+    if text.is_empty() {
         return Err(DpopError::InvalidTargetUri);
+    }
+    if text.contains(',') {
+        return Err(error.clone());
     }
     Ok(Some(text))
 }

@@ -5,13 +5,12 @@
 //! replay record is written last, only for a proof that passed everything else.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::clock::{Clock, SystemClock};
-use crate::crypto;
-use crate::error::DpopError;
+use crate::error::{ConfigError, DpopError};
 use crate::htu;
 use crate::jwk::{PublicKey, Thumbprint, ValidatedJwk};
 use crate::nonce::{AcceptedNonce, NonceIssuer, NonceRejection};
@@ -25,6 +24,9 @@ pub const DEFAULT_MAX_PROOF_LEN: usize = 8 * 1024;
 pub const DEFAULT_MAX_JTI_LEN: usize = 256;
 /// Default acceptance window for `iat`, both into the past and into the future.
 pub const DEFAULT_IAT_WINDOW: Duration = Duration::from_secs(300);
+/// The longest `iat` window accepted in either direction: every accepted proof is remembered
+/// for the whole window, so a longer one only costs memory and widens what a stolen proof buys.
+pub const MAX_IAT_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What the server knows about the request a proof must match.
 #[derive(Clone, Copy, Debug)]
@@ -211,7 +213,8 @@ impl DpopVerifier {
     /// by then.
     #[must_use]
     pub fn replay_ttl(&self) -> Duration {
-        self.inner.max_age + self.inner.max_clock_skew + Duration::from_secs(1)
+        // `build` bounds both windows, so this cannot saturate; saturating keeps it panic-free.
+        self.inner.max_age.saturating_add(self.inner.max_clock_skew).saturating_add(Duration::from_secs(1))
     }
 
     /// Runs every check, replay included.
@@ -498,55 +501,6 @@ impl fmt::Debug for DpopVerifier {
     }
 }
 
-/// A verifier configuration that cannot work.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The algorithm allow-list is empty.
-    NoAlgorithms,
-    /// The compiled crypto backend cannot verify this algorithm.
-    UnsupportedAlgorithm(Algorithm),
-    /// A size limit is zero.
-    ZeroLimit(&'static str),
-    /// The public origin is not an absolute `http(s)` URI without query or fragment.
-    InvalidPublicOrigin,
-    /// The resource is not an absolute `http(s)` URI without query or fragment.
-    InvalidResource,
-    /// Metadata members (authorization servers, scopes) were set without a resource.
-    MetadataWithoutResource,
-    /// Required scopes were set without a token validator to read them from.
-    ScopesWithoutTokenValidator,
-    /// A nonce policy was set but the verifier has no nonce issuer.
-    NoncePolicyWithoutIssuer,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoAlgorithms => f.write_str("the DPoP algorithm allow-list is empty"),
-            Self::UnsupportedAlgorithm(alg) => {
-                write!(f, "the {} crypto backend cannot verify {alg}", crypto::BACKEND)
-            }
-            Self::ZeroLimit(name) => write!(f, "{name} must be greater than zero"),
-            Self::InvalidPublicOrigin => {
-                f.write_str("the public origin must be an absolute http(s) URI such as https://mcp.example.com")
-            }
-            Self::InvalidResource => {
-                f.write_str("the resource must be an absolute http(s) URI such as https://mcp.example.com/mcp")
-            }
-            Self::MetadataWithoutResource => {
-                f.write_str("authorization servers and supported scopes need the resource URI first")
-            }
-            Self::ScopesWithoutTokenValidator => {
-                f.write_str("required scopes need a token validator to read the granted scopes from")
-            }
-            Self::NoncePolicyWithoutIssuer => f.write_str("a nonce policy needs a verifier built with a nonce issuer"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 /// Builds a [`DpopVerifier`].
 #[derive(Clone)]
 #[must_use]
@@ -556,7 +510,8 @@ pub struct DpopVerifierBuilder {
     max_jti_len: usize,
     max_age: Duration,
     max_clock_skew: Duration,
-    clock: Arc<dyn Clock>,
+    /// `None`: the system clock.
+    clock: Option<Arc<dyn Clock>>,
     replay_store: Option<Arc<dyn ReplayStore>>,
     nonces: Option<NonceIssuer>,
 }
@@ -569,7 +524,7 @@ impl Default for DpopVerifierBuilder {
             max_jti_len: DEFAULT_MAX_JTI_LEN,
             max_age: DEFAULT_IAT_WINDOW,
             max_clock_skew: DEFAULT_IAT_WINDOW,
-            clock: Arc::new(SystemClock),
+            clock: None,
             replay_store: None,
             nonces: None,
         }
@@ -608,14 +563,17 @@ impl DpopVerifierBuilder {
         self
     }
 
-    /// The clock (default: the system clock). The default replay store uses it too.
+    /// The clock (default: the system clock). Without an explicit replay store, a verifier with
+    /// its own clock gets its own in-memory store on that clock (for tests).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = Some(Arc::new(clock));
         self
     }
 
-    /// Where accepted proofs are recorded (default: an [`InMemoryReplayStore`] on this
-    /// builder's clock). Use a shared store when several instances serve one resource.
+    /// Where accepted proofs are recorded. Default: one [`InMemoryReplayStore`] shared by every
+    /// verifier of the process that has no store of its own, so a verifier built per worker or
+    /// per connection still sees every proof once. Use a shared store such as Redis when several
+    /// processes serve one resource.
     pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
         self.replay_store = Some(Arc::new(store));
         self
@@ -632,7 +590,8 @@ impl DpopVerifierBuilder {
     ///
     /// # Errors
     ///
-    /// An empty allow-list, an algorithm the crypto backend lacks, or a zero size limit.
+    /// An empty allow-list, an algorithm the crypto backend lacks, a zero size limit, or an
+    /// `iat` window outside 1 s ..= [`MAX_IAT_WINDOW`] (`max_clock_skew` may be zero).
     pub fn build(self) -> Result<DpopVerifier, ConfigError> {
         if self.algorithms.is_empty() {
             return Err(ConfigError::NoAlgorithms);
@@ -646,14 +605,22 @@ impl DpopVerifierBuilder {
         if self.max_jti_len == 0 {
             return Err(ConfigError::ZeroLimit("max_jti_len"));
         }
+        check_duration("max_age", self.max_age, Duration::from_secs(1), MAX_IAT_WINDOW)?;
+        check_duration("max_clock_skew", self.max_clock_skew, Duration::ZERO, MAX_IAT_WINDOW)?;
+        if let Some(nonces) = &self.nonces {
+            check_duration("nonce lifetime", nonces.lifetime_setting(), Duration::from_secs(1), MAX_IAT_WINDOW)?;
+        }
         Ok(self.build_with_defaults())
     }
 
     /// Builds without validation; only for configurations known to be valid.
     fn build_with_defaults(self) -> DpopVerifier {
-        let replay_store = self
-            .replay_store
-            .unwrap_or_else(|| Arc::new(InMemoryReplayStore::builder().clock(Arc::clone(&self.clock)).build()));
+        let replay_store = match (self.replay_store, &self.clock) {
+            (Some(store), _) => store,
+            (None, None) => process_replay_store(),
+            (None, Some(clock)) => Arc::new(InMemoryReplayStore::builder().clock(Arc::clone(clock)).build()),
+        };
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         DpopVerifier {
             inner: Arc::new(Config {
                 algorithms: self.algorithms,
@@ -661,12 +628,28 @@ impl DpopVerifierBuilder {
                 max_jti_len: self.max_jti_len,
                 max_age: self.max_age,
                 max_clock_skew: self.max_clock_skew,
-                clock: self.clock,
+                clock,
                 replay_store,
                 nonces: self.nonces,
             }),
         }
     }
+}
+
+/// The in-memory replay store of every verifier in this process that has no store (and no
+/// clock) of its own: defaults cannot be multiplied by building a verifier per worker.
+fn process_replay_store() -> Arc<dyn ReplayStore> {
+    static STORE: OnceLock<Arc<InMemoryReplayStore>> = OnceLock::new();
+    let store = STORE.get_or_init(|| Arc::new(InMemoryReplayStore::new()));
+    Arc::clone(store) as Arc<dyn ReplayStore>
+}
+
+/// A duration setting within `min ..= max`.
+fn check_duration(name: &'static str, value: Duration, min: Duration, max: Duration) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::DurationOutOfRange { name, min, max });
+    }
+    Ok(())
 }
 
 impl fmt::Debug for DpopVerifierBuilder {

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use dpop_core::{
-    AuthScheme, ConfigError, Credentials, DpopError, DpopGuard, DpopKey, HeaderValues, RequestUri, parse_authorization,
+    Admission, ConfigError, Credentials, DpopError, DpopGuard, DpopKey, HeaderValues, RequestUri, parse_authorization,
 };
 
 fn values(list: &[&'static str]) -> HeaderValues<'static> {
@@ -49,24 +49,26 @@ fn lookup(headers: &'static [(&'static str, &'static str)]) -> impl Fn(&'static 
 }
 
 #[tokio::test]
-async fn a_request_with_a_valid_proof_is_authenticated() {
-    let guard = DpopGuard::new();
+async fn a_proof_only_guard_admits_a_valid_proof_as_proof_only() {
+    let guard = DpopGuard::proof_only();
     let key = DpopKey::generate().unwrap();
     let proof: &'static str =
         Box::leak(key.proof("GET", "http://api.test/mcp").access_token("t").sign().unwrap().into_boxed_str());
     let headers: &'static [(&str, &str)] =
         Box::leak(vec![("authorization", "DPoP t"), ("dpop", proof), ("host", "api.test")].into_boxed_slice());
-    let auth = guard.authorize("GET", &PATH, lookup(headers)).await.unwrap();
-    assert_eq!(auth.scheme(), AuthScheme::Dpop);
-    assert_eq!(auth.access_token(), "t");
-    assert_eq!(auth.jkt(), Some(key.thumbprint().to_string()));
+    let Admission::ProofOnly(auth) = guard.authorize("GET", &PATH, lookup(headers)).await.unwrap() else {
+        panic!("a proof-only guard must never hand out an Authentication");
+    };
+    assert_eq!(auth.unvalidated_access_token(), "t");
+    assert_eq!(auth.jkt(), key.thumbprint().to_string());
+    assert_eq!(auth.jti(), auth.proof().jti());
     let again = guard.authorize("GET", &PATH, lookup(headers)).await.unwrap_err();
     assert_eq!(again.error(), Some(&DpopError::Replayed));
 }
 
 #[test]
 fn no_credentials_is_a_bare_challenge() {
-    let rejection = DpopGuard::new().check("GET", &PATH, lookup(&[])).unwrap_err();
+    let rejection = DpopGuard::proof_only().check("GET", &PATH, lookup(&[])).unwrap_err();
     assert_eq!(rejection.status(), 401);
     assert_eq!(rejection.error(), None);
     assert_eq!(rejection.www_authenticate(), Some(r#"DPoP algs="ES256""#));
@@ -80,7 +82,7 @@ fn no_credentials_is_a_bare_challenge() {
 
 #[test]
 fn target_uri_needs_a_usable_host() {
-    let guard = DpopGuard::new();
+    let guard = DpopGuard::proof_only();
     for headers in [
         &[("authorization", "DPoP t"), ("dpop", "x")][..],
         &[("authorization", "DPoP t"), ("dpop", "x"), ("host", "a.test"), ("host", "b.test")],
@@ -97,7 +99,7 @@ fn target_uri_needs_a_usable_host() {
 
 #[test]
 fn an_absolute_request_uri_wins_over_host() {
-    let guard = DpopGuard::new();
+    let guard = DpopGuard::proof_only();
     let key = DpopKey::generate().unwrap();
     let proof: &'static str =
         Box::leak(key.proof("GET", "https://h2.test/mcp").access_token("t").sign().unwrap().into_boxed_str());
@@ -112,16 +114,16 @@ fn a_public_origin_must_be_an_absolute_http_uri() {
     for bad in
         ["mcp.example.com", "ftp://mcp.example.com", "https://mcp.example.com/?q", "https://user@mcp.example.com", ""]
     {
-        let err = DpopGuard::builder().public_origin(bad).build().unwrap_err();
+        let err = DpopGuard::builder().proof_only().public_origin(bad).build().unwrap_err();
         assert_eq!(err, ConfigError::InvalidPublicOrigin, "{bad}");
     }
-    DpopGuard::builder().public_origin("https://mcp.example.com/").build().unwrap();
-    DpopGuard::builder().public_origin("http://127.0.0.1:8080/base").build().unwrap();
+    DpopGuard::builder().proof_only().public_origin("https://mcp.example.com/").build().unwrap();
+    DpopGuard::builder().proof_only().public_origin("http://127.0.0.1:8080/base").build().unwrap();
 }
 
 #[test]
 fn a_store_failure_is_503_without_a_challenge() {
-    let rejection = DpopGuard::new().reject(DpopError::ReplayStoreUnavailable);
+    let rejection = DpopGuard::proof_only().reject(DpopError::ReplayStoreUnavailable);
     assert_eq!(rejection.status(), 503);
     assert_eq!(rejection.www_authenticate(), None);
     assert!(rejection.body().contains("temporarily_unavailable"));
@@ -130,6 +132,7 @@ fn a_store_failure_is_503_without_a_challenge() {
 #[test]
 fn a_bound_token_as_bearer_puts_the_error_on_the_bearer_challenge() {
     let guard = DpopGuard::builder()
+        .token_validator(dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown token"))))
         .allow_bearer(true)
         .resource_metadata("https://rs.test/.well-known/oauth-protected-resource")
         .build()
@@ -145,6 +148,7 @@ fn a_bound_token_as_bearer_puts_the_error_on_the_bearer_challenge() {
 
 #[test]
 fn the_first_configuration_error_is_the_one_reported() {
-    let err = DpopGuard::builder().resource("ftp://x").authorization_server("https://as").build().unwrap_err();
+    let err =
+        DpopGuard::builder().proof_only().resource("ftp://x").authorization_server("https://as").build().unwrap_err();
     assert_eq!(err, ConfigError::InvalidResource);
 }

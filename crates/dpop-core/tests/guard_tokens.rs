@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dpop_core::access_token::TokenFuture;
 use dpop_core::{
-    AuthScheme, ConfigError, DpopError, DpopGuard, DpopKey, HeaderValues, RequestUri, TokenClaims, TokenError,
-    TokenValidator,
+    Admission, AuthScheme, ConfigError, DpopError, DpopGuard, DpopKey, HeaderValues, RequestUri, TokenClaims,
+    TokenError, TokenValidator,
 };
 use serde_json::json;
 
@@ -60,7 +60,10 @@ async fn send(
             _ => HeaderValues::NONE,
         }
     };
-    guard.authorize("GET", &URI, headers).await
+    guard.authorize("GET", &URI, headers).await.map(|admission| match admission {
+        Admission::Authenticated(authentication) => authentication,
+        Admission::ProofOnly(_) => panic!("a guard with a token validator admitted a request as proof-only"),
+    })
 }
 
 static KEY: std::sync::LazyLock<DpopKey> = std::sync::LazyLock::new(|| DpopKey::generate().unwrap());
@@ -84,7 +87,7 @@ async fn a_bound_token_with_its_proof_passes_with_claims() {
     let (guard, calls) = guard(bound_to_key, false);
     let auth = send(&guard, "DPoP tok", Some(&KEY)).await.unwrap();
     assert_eq!(auth.scheme(), AuthScheme::Dpop);
-    assert_eq!(auth.claims().unwrap().subject.as_deref(), Some("alice"));
+    assert_eq!(auth.claims().subject.as_deref(), Some("alice"));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
@@ -198,9 +201,25 @@ async fn a_rejected_token_does_not_consume_the_proof() {
 
 #[test]
 fn scopes_need_a_validator() {
-    let err = DpopGuard::builder().required_scopes(["a"]).build().unwrap_err();
+    let err = DpopGuard::builder().proof_only().required_scopes(["a"]).build().unwrap_err();
     assert_eq!(err, ConfigError::ScopesWithoutTokenValidator);
-    assert_eq!(DpopGuard::new().with_required_scopes(["a"]).unwrap_err(), ConfigError::ScopesWithoutTokenValidator);
+    let proof_only = DpopGuard::proof_only();
+    assert_eq!(proof_only.with_required_scopes(["a"]).unwrap_err(), ConfigError::ScopesWithoutTokenValidator);
+}
+
+#[test]
+fn a_guard_needs_a_token_validator_or_says_it_is_proof_only() {
+    assert_eq!(DpopGuard::builder().build().unwrap_err(), ConfigError::NoTokenValidator);
+    assert!(DpopGuard::builder().proof_only().build().unwrap().is_proof_only());
+    let (validating, _) = guard(unbound, false);
+    assert!(!validating.is_proof_only());
+}
+
+#[test]
+fn bearer_needs_a_token_validator() {
+    let err = DpopGuard::builder().proof_only().allow_bearer(true).build().unwrap_err();
+    assert_eq!(err, ConfigError::BearerWithoutTokenValidator);
+    assert!(err.to_string().contains("allow_bearer(true) needs a token validator"), "{err}");
 }
 
 #[test]
@@ -231,10 +250,15 @@ fn metadata_follows_the_enforced_configuration() {
     // EdDSA where the backend has it, ES384 on ring, ES256 alone on RustCrypto.
     let second = [dpop_core::Algorithm::EdDSA, dpop_core::Algorithm::ES384].into_iter().find(|alg| alg.is_supported());
     let algorithms: Vec<_> = std::iter::once(dpop_core::Algorithm::ES256).chain(second).collect();
-    let names: Vec<&str> = algorithms.iter().map(|alg| alg.name()).collect();
+    // Allowing EdDSA allows its fully-specified name Ed25519 too (RFC 9864), and both are advertised.
+    let names: Vec<&str> = match second {
+        Some(dpop_core::Algorithm::EdDSA) => vec!["ES256", "EdDSA", "Ed25519"],
+        Some(other) => vec!["ES256", other.name()],
+        None => vec!["ES256"],
+    };
     let verifier = dpop_core::DpopVerifier::builder().algorithms(algorithms.clone()).build().unwrap();
-    let guard =
-        DpopGuard::builder().resource("https://rs.example.com/").verifier(verifier).allow_bearer(true).build().unwrap();
+    let guard = DpopGuard::builder().resource("https://rs.example.com/").verifier(verifier).allow_bearer(true);
+    let guard = guard.token_validator(FixedValidator { outcome: unbound, calls: Arc::default() }).build().unwrap();
     assert_eq!(guard.metadata_path(), Some("/.well-known/oauth-protected-resource"));
     let reply = guard.metadata_reply("HEAD", "/.well-known/oauth-protected-resource").unwrap();
     let document: serde_json::Value = serde_json::from_str(reply.body()).unwrap();
@@ -254,7 +278,7 @@ fn metadata_follows_the_enforced_configuration() {
 
 #[test]
 fn the_resource_origin_is_the_default_public_origin() {
-    let guard = DpopGuard::builder().resource(URL).build().unwrap();
+    let guard = DpopGuard::builder().proof_only().resource(URL).build().unwrap();
     let key = DpopKey::generate().unwrap();
     let proof = key.proof("GET", URL).access_token("tok").sign().unwrap();
     let headers = |name: &'static str| -> HeaderValues<'_> {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use dpop_core::nonce::NonceRejection;
 use dpop_core::{
-    ConfigError, DpopError, DpopGuard, DpopKey, DpopVerifier, HeaderValues, ManualClock, NonceIssuer, NonceKey,
-    NoncePolicy, RequestUri,
+    Admission, ConfigError, DpopError, DpopGuard, DpopKey, DpopVerifier, HeaderValues, ManualClock, NonceIssuer,
+    NonceKey, NoncePolicy, RequestUri,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -131,6 +131,7 @@ const URI: RequestUri<'static> = RequestUri { scheme: None, authority: None, pat
 fn nonce_guard(clock: &ManualClock, policy: NoncePolicy) -> DpopGuard {
     let verifier = DpopVerifier::builder().clock(clock.clone()).nonces(issuer(clock, key(1, 7))).build().unwrap();
     DpopGuard::builder()
+        .proof_only()
         .public_origin("https://mcp.example.com")
         .verifier(verifier)
         .nonce_policy(policy)
@@ -143,7 +144,7 @@ async fn send(
     method: &str,
     key: &DpopKey,
     nonce: Option<&str>,
-) -> Result<dpop_core::Authentication, dpop_core::Rejection> {
+) -> Result<dpop_core::Admission, dpop_core::Rejection> {
     send_at(guard, method, key, nonce, NOW).await
 }
 
@@ -154,7 +155,7 @@ async fn send_at(
     key: &DpopKey,
     nonce: Option<&str>,
     iat: u64,
-) -> Result<dpop_core::Authentication, dpop_core::Rejection> {
+) -> Result<dpop_core::Admission, dpop_core::Rejection> {
     let mut builder = key.proof(method, URL).access_token("tok").issued_at(iat as i64);
     if let Some(nonce) = nonce {
         builder = builder.nonce(nonce);
@@ -190,7 +191,8 @@ async fn missing_nonce_then_retry_with_the_given_one() {
     assert_eq!(reply.headers().filter(|(name, _)| *name == "dpop-nonce").count(), 1);
 
     let auth = send(&guard, "POST", &key, Some(&nonce)).await.unwrap();
-    assert_eq!(auth.proof().unwrap().nonce(), Some(nonce.as_str()));
+    let Admission::ProofOnly(proof_only) = &auth else { panic!("a proof-only guard admits as proof-only") };
+    assert_eq!(proof_only.proof().nonce(), Some(nonce.as_str()));
     assert_eq!(auth.response_headers().count(), 0, "a fresh nonce needs no replacement");
 }
 
@@ -244,6 +246,6 @@ async fn a_policy_can_require_nonces_for_some_requests_only() {
 
 #[test]
 fn a_policy_needs_an_issuer() {
-    let err = DpopGuard::builder().nonce_policy(NoncePolicy::Always).build().unwrap_err();
+    let err = DpopGuard::builder().proof_only().nonce_policy(NoncePolicy::Always).build().unwrap_err();
     assert_eq!(err, ConfigError::NoncePolicyWithoutIssuer);
 }

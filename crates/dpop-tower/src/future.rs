@@ -5,14 +5,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use dpop_core::{Authentication, DpopGuard, PendingAuthorization, Rejection, Reply};
+use dpop_core::{Admission, DpopGuard, PendingAuthorization, Rejection, Reply};
 use http::{HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
 
-type Completion = Pin<Box<dyn Future<Output = Result<Authentication, Rejection>> + Send>>;
+type Completion = Pin<Box<dyn Future<Output = Result<Admission, Rejection>> + Send>>;
 
 pin_project! {
     /// The response future of [`DpopService`](crate::DpopService).
@@ -70,9 +70,9 @@ where
                         return Poll::Ready(Ok(already_answered()));
                     };
                     match outcome {
-                        Ok(authentication) => {
-                            let headers = authentication.response_headers().map(|(n, v)| (n, v.to_owned())).collect();
-                            request.extensions_mut().insert(authentication);
+                        Ok(admission) => {
+                            let headers = admission.response_headers().map(|(n, v)| (n, v.to_owned())).collect();
+                            insert_admission(request.extensions_mut(), admission);
                             let future = service.call(request);
                             state.set(State::Inner { future, headers });
                         }
@@ -93,6 +93,14 @@ where
                 }
             }
         }
+    }
+}
+
+/// Hands the verdict to the inner service: `Authentication` only for a validated token.
+fn insert_admission(extensions: &mut http::Extensions, admission: Admission) {
+    match admission {
+        Admission::Authenticated(authentication) => _ = extensions.insert(authentication),
+        Admission::ProofOnly(proof_only) => _ = extensions.insert(proof_only),
     }
 }
 

@@ -1,16 +1,18 @@
 //! [`DpopLayer`].
 
-use dpop_core::DpopGuard;
+use dpop_core::{DpopGuard, TokenValidator};
 use tower_layer::Layer;
 
 use crate::service::{DpopService, UriSource};
 
 /// Applies DPoP to every request of the wrapped service.
 ///
-/// `DpopLayer::new()` is secure on its own: ES256 proofs only, `iat` within ±300 s, replay
-/// protection in memory, DPoP scheme only (Bearer refused), the target URI taken from the
-/// request. Behind a proxy, configure a public origin with [`DpopGuard::builder`] and
-/// [`DpopLayer::with_guard`].
+/// `DpopLayer::new(validator)` is secure on its own: access tokens validated and bound to the
+/// proof's key, ES256 proofs only, `iat` within ±300 s, replay protection in memory (one store
+/// per process), DPoP scheme only (Bearer refused), the target URI taken from the request.
+/// Behind a proxy, configure a public origin with [`DpopGuard::builder`] and
+/// [`DpopLayer::with_guard`]. [`DpopLayer::proof_only`] verifies proofs and leaves tokens to
+/// the inner service.
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct DpopLayer {
@@ -19,9 +21,18 @@ pub struct DpopLayer {
 }
 
 impl DpopLayer {
-    /// A layer with [`DpopGuard::new`]'s defaults.
-    pub fn new() -> Self {
-        Self::with_guard(DpopGuard::new())
+    /// A layer validating access tokens with `validator`, with [`DpopGuard::new`]'s defaults.
+    /// The inner service finds an [`Authentication`](dpop_core::Authentication) in the request
+    /// extensions.
+    pub fn new(validator: impl TokenValidator) -> Self {
+        Self::with_guard(DpopGuard::new(validator))
+    }
+
+    /// A layer that verifies proofs only ([`DpopGuard::proof_only`]): the inner service finds a
+    /// [`ProofOnlyAuthentication`](dpop_core::ProofOnlyAuthentication), never an
+    /// `Authentication`, and must validate the access token itself.
+    pub fn proof_only() -> Self {
+        Self::with_guard(DpopGuard::proof_only())
     }
 
     /// A layer that decides with `guard`.
@@ -41,12 +52,6 @@ impl DpopLayer {
     #[must_use]
     pub fn guard(&self) -> &DpopGuard {
         &self.guard
-    }
-}
-
-impl Default for DpopLayer {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -9,11 +9,13 @@
 //! #     Ok(http::Response::new(String::new()))
 //! # }
 //!
-//! let service = ServiceBuilder::new().layer(DpopLayer::new()).service(service_fn(handler));
+//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown token")));
+//! let service = ServiceBuilder::new().layer(DpopLayer::new(validator)).service(service_fn(handler));
 //! ```
 //!
 //! Every decision is [`dpop_core::DpopGuard`]'s: this crate only moves requests and responses.
-//! On success the inner service sees a [`dpop_core::Authentication`] in the request extensions;
+//! On success the inner service sees a [`dpop_core::Authentication`] in the request extensions
+//! (a [`dpop_core::ProofOnlyAuthentication`] behind a [proof-only](DpopLayer::proof_only) layer);
 //! on failure the layer answers itself (status, exact `WWW-Authenticate`,
 //! `Cache-Control: no-store`, a JSON body) and never calls the inner service.
 //!
@@ -32,4 +34,4 @@ pub use future::{ResponseFuture, reply_response};
 pub use layer::DpopLayer;
 pub use service::DpopService;
 
-pub use dpop_core::{Authentication, DpopGuard};
+pub use dpop_core::{Authentication, DpopGuard, ProofOnlyAuthentication};

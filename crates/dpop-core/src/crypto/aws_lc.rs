@@ -16,7 +16,7 @@ pub(super) fn supports(_alg: Algorithm) -> bool {
 }
 
 pub(super) fn verify(alg: Algorithm, key: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
-    let verified = match (alg, key) {
+    let verified = match (alg.scheme(), key) {
         (Algorithm::RS256 | Algorithm::PS256, PublicKey::Rsa { n, e }) => {
             let params = if alg == Algorithm::RS256 {
                 &signature::RSA_PKCS1_2048_8192_SHA256
@@ -34,11 +34,11 @@ pub(super) fn verify(alg: Algorithm, key: &PublicKey, message: &[u8], sig: &[u8]
 
 /// Parses an EC point or Ed25519 key; an off-curve point is refused here.
 fn parse(alg: Algorithm, bytes: &[u8]) -> Result<ParsedPublicKey, DpopError> {
-    let algorithm: &'static dyn signature::VerificationAlgorithm = match alg {
+    let algorithm: &'static dyn signature::VerificationAlgorithm = match alg.scheme() {
         Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
         Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
         Algorithm::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
-        Algorithm::EdDSA => &signature::ED25519,
+        Algorithm::EdDSA | Algorithm::Ed25519 => &signature::ED25519,
         Algorithm::RS256 | Algorithm::PS256 => return Err(DpopError::KeyAlgorithmMismatch),
     };
     ParsedPublicKey::new(algorithm, bytes).map_err(|_| DpopError::InvalidKey("not a point on the curve"))

@@ -11,11 +11,11 @@ use crate::jwk::PublicKey;
 pub(super) const NAME: &str = "ring";
 
 pub(super) fn supports(alg: Algorithm) -> bool {
-    alg != Algorithm::ES512
+    alg.scheme() != Algorithm::ES512
 }
 
 pub(super) fn verify(alg: Algorithm, key: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
-    let verified = match (alg, key) {
+    let verified = match (alg.scheme(), key) {
         (Algorithm::RS256 | Algorithm::PS256, PublicKey::Rsa { n, e }) => {
             let params = if alg == Algorithm::RS256 {
                 &signature::RSA_PKCS1_2048_8192_SHA256

@@ -12,11 +12,11 @@ use crate::jwk::PublicKey;
 pub(super) const NAME: &str = "rustcrypto";
 
 pub(super) fn supports(alg: Algorithm) -> bool {
-    alg == Algorithm::ES256
+    alg.scheme() == Algorithm::ES256
 }
 
 pub(super) fn verify(alg: Algorithm, key: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
-    let (Algorithm::ES256, PublicKey::Ec { point, .. }) = (alg, key) else {
+    let (Algorithm::ES256, PublicKey::Ec { point, .. }) = (alg.scheme(), key) else {
         return Err(DpopError::KeyAlgorithmMismatch);
     };
     let key = VerifyingKey::from_sec1_bytes(point).map_err(|_| DpopError::InvalidKey("not a point on the curve"))?;
