@@ -91,7 +91,7 @@ pub use nonce::{NonceIssuer, NonceKey};
 pub use replay::{InMemoryReplayStore, ReplayStore};
 pub use signer::{DpopKey, KeyError, ProofBuilder};
 pub use target::RequestUri;
-pub use token::{access_token_hash, check_bearer_token_unbound, check_key_binding};
+pub use token::{access_token_hash, check_key_binding};
 pub use validator_fn::{ValidatorFn, validator_fn};
 pub use verifier::{
     DEFAULT_IAT_WINDOW, DEFAULT_MAX_JTI_LEN, DEFAULT_MAX_PROOF_LEN, DpopVerifier, DpopVerifierBuilder, MAX_IAT_WINDOW,

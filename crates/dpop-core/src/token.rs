@@ -39,16 +39,3 @@ pub fn check_key_binding(cnf_jkt: Option<&str>, proof_key: &Thumbprint) -> Resul
     let jkt = cnf_jkt.ok_or(DpopError::TokenNotBound)?;
     if proof_key.matches_jkt(jkt) { Ok(()) } else { Err(DpopError::KeyBindingMismatch) }
 }
-
-/// RFC 9449 §7.2: a token bound to a key (it has `cnf.jkt`) presented with the Bearer scheme is
-/// refused, or a stolen bound token could be used without the key.
-///
-/// # Errors
-///
-/// [`DpopError::BoundTokenAsBearer`] when `cnf_jkt` is present.
-pub fn check_bearer_token_unbound(cnf_jkt: Option<&str>) -> Result<(), DpopError> {
-    match cnf_jkt {
-        Some(_) => Err(DpopError::BoundTokenAsBearer),
-        None => Ok(()),
-    }
-}

@@ -780,9 +780,12 @@ async fn key_binding_requires_the_proof_key_thumbprint() {
 }
 
 #[test]
-fn a_bound_token_sent_as_bearer_is_rejected() {
-    assert_eq!(dpop_core::check_bearer_token_unbound(Some("jkt")), Err(DpopError::BoundTokenAsBearer));
-    assert_eq!(dpop_core::check_bearer_token_unbound(None), Ok(()));
+fn any_confirmation_makes_a_token_bound_for_the_bearer_rule() {
+    // RFC 9449 §7.2: the guard refuses a bound token as Bearer; `is_bound` is that rule.
+    let claims = |value: serde_json::Value| dpop_core::TokenClaims::from_json(value.as_object().unwrap().clone());
+    assert!(claims(json!({"cnf": {"jkt": "abc"}})).is_bound());
+    assert!(claims(json!({"cnf": {"x5t#S256": "abc"}})).is_bound(), "a binding this library cannot read");
+    assert!(!claims(json!({"sub": "alice"})).is_bound());
 }
 
 // --- replay is the last check ---

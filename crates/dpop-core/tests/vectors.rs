@@ -119,8 +119,9 @@ async fn figure_13_with_a_token_bound_to_another_key_is_figure_16() {
 #[test]
 fn figure_13_token_sent_as_bearer_is_a_downgrade() {
     // Figure 11: the token is bound (`cnf.jkt`), so the Bearer scheme must not accept it.
-    let err = dpop_core::check_bearer_token_unbound(Some(RFC_JKT)).unwrap_err();
-    assert_eq!(err.code().as_str(), "invalid_token");
+    let claims = serde_json::json!({"sub": "someone@example.com", "cnf": {"jkt": RFC_JKT}});
+    assert!(dpop_core::TokenClaims::from_json(claims.as_object().unwrap().clone()).is_bound());
+    assert_eq!(DpopError::BoundTokenAsBearer.code().as_str(), "invalid_token");
 }
 
 #[tokio::test]

@@ -6,11 +6,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use dpop_core::{Admission, DpopGuard, PendingAuthorization, Rejection, Reply};
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
+use crate::response::reply_response;
 
 type Completion = Pin<Box<dyn Future<Output = Result<Admission, Rejection>> + Send>>;
 
@@ -24,19 +25,22 @@ pin_project! {
 
 pin_project! {
     #[project = StateProj]
+    #[project_replace = StateOwned]
     enum State<S: Service<Request<ReqBody>>, ReqBody> {
         // Answered by the guard (a rejection, the metadata document); the inner service is not called.
-        Replied { response: Option<Response<String>> },
+        Replied { response: Response<String> },
         // Waiting for token validation and the replay store.
-        Completing { completion: Completion, request: Option<Request<ReqBody>>, service: S },
+        Completing { completion: Completion, request: Request<ReqBody>, service: S },
         // The inner service is answering; `headers` go onto its response (the next nonce).
         Inner { #[pin] future: S::Future, headers: Vec<(&'static str, String)> },
+        // The output was returned.
+        Done,
     }
 }
 
 impl<S: Service<Request<ReqBody>>, ReqBody> ResponseFuture<S, ReqBody> {
     pub(crate) fn replied(reply: &Reply) -> Self {
-        Self { state: State::Replied { response: Some(reply_response(reply)) } }
+        Self { state: State::Replied { response: reply_response(reply) } }
     }
 
     pub(crate) fn completing(
@@ -46,7 +50,7 @@ impl<S: Service<Request<ReqBody>>, ReqBody> ResponseFuture<S, ReqBody> {
         service: S,
     ) -> Self {
         let completion = Box::pin(async move { guard.complete(pending).await });
-        Self { state: State::Completing { completion, request: Some(request), service } }
+        Self { state: State::Completing { completion, request, service } }
     }
 }
 
@@ -56,18 +60,23 @@ where
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
+    #[expect(clippy::panic, reason = "polling a finished future is the caller's bug, never a response")]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
-                StateProj::Replied { response } => {
-                    let response = response.take().map_or_else(already_answered, |r| r.map(ResponseBody::rejection));
-                    return Poll::Ready(Ok(response));
+                StateProj::Replied { .. } => {
+                    let StateOwned::Replied { response } = state.as_mut().project_replace(State::Done) else {
+                        unreachable!("the state was just matched as Replied")
+                    };
+                    return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
                 }
-                StateProj::Completing { completion, request, service } => {
+                StateProj::Completing { completion, .. } => {
                     let outcome = ready!(completion.as_mut().poll(cx));
-                    let Some(mut request) = request.take() else {
-                        return Poll::Ready(Ok(already_answered()));
+                    let StateOwned::Completing { mut request, mut service, .. } =
+                        state.as_mut().project_replace(State::Done)
+                    else {
+                        unreachable!("the state was just matched as Completing")
                     };
                     match outcome {
                         Ok(admission) => {
@@ -77,8 +86,7 @@ where
                             state.set(State::Inner { future, headers });
                         }
                         Err(rejection) => {
-                            let response = reply_response(&rejection.reply());
-                            state.set(State::Replied { response: Some(response) });
+                            state.set(State::Replied { response: reply_response(&rejection.reply()) });
                         }
                     }
                 }
@@ -89,8 +97,11 @@ where
                             response.headers_mut().insert(name, value);
                         }
                     }
+                    state.set(State::Done);
                     return Poll::Ready(Ok(response.map(ResponseBody::inner)));
                 }
+                // A caller bug, as for every future (tower-http's answer too): never a response.
+                StateProj::Done => panic!("DpopService's ResponseFuture polled after completion"),
             }
         }
     }
@@ -102,27 +113,6 @@ fn insert_admission(extensions: &mut http::Extensions, admission: Admission) {
         Admission::Authenticated(authentication) => _ = extensions.insert(authentication),
         Admission::ProofOnly(proof_only) => _ = extensions.insert(proof_only),
     }
-}
-
-/// The HTTP response for a reply of the guard, exactly as it describes it.
-pub fn reply_response(reply: &Reply) -> Response<String> {
-    let mut response = Response::new(reply.body().to_owned());
-    *response.status_mut() = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-    for (name, value) in reply.headers() {
-        // Challenge values are quoted-string escaped to visible ASCII, so this cannot fail;
-        // if it ever did, the response stays a refusal, just without that header.
-        if let Ok(value) = HeaderValue::from_str(value) {
-            response.headers_mut().append(name, value);
-        }
-    }
-    response
-}
-
-/// A future polled after it finished: answer with a refusal rather than panic.
-fn already_answered<B>() -> Response<ResponseBody<B>> {
-    let mut response = Response::new(ResponseBody::rejection(String::new()));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
 }
 
 impl<S: Service<Request<ReqBody>>, ReqBody> fmt::Debug for ResponseFuture<S, ReqBody> {

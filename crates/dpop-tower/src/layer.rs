@@ -59,6 +59,6 @@ impl<S> Layer<S> for DpopLayer {
     type Service = DpopService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        DpopService::new(inner, self.guard.clone(), self.uri_source)
+        DpopService::new(inner, self.guard.clone()).with_uri_source(self.uri_source)
     }
 }

@@ -27,11 +27,13 @@
 mod body;
 mod future;
 mod layer;
+mod response;
 mod service;
 
 pub use body::ResponseBody;
-pub use future::{ResponseFuture, reply_response};
+pub use future::ResponseFuture;
 pub use layer::DpopLayer;
+pub use response::reply_response;
 pub use service::DpopService;
 
 pub use dpop_core::{Authentication, DpopGuard, ProofOnlyAuthentication};

@@ -8,6 +8,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
+use crate::DpopLayer;
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
 
@@ -22,14 +23,44 @@ pub struct DpopService<S> {
     uri_source: Option<UriSource>,
 }
 
+impl DpopService<()> {
+    /// A [`DpopLayer`] deciding with `guard`, for `ServiceBuilder` (as tower-http's services
+    /// have): `DpopService::layer(guard)` is `DpopLayer::with_guard(guard)`.
+    pub fn layer(guard: DpopGuard) -> DpopLayer {
+        DpopLayer::with_guard(guard)
+    }
+}
+
 impl<S> DpopService<S> {
-    pub(crate) fn new(inner: S, guard: DpopGuard, uri_source: Option<UriSource>) -> Self {
-        Self { inner, guard, uri_source }
+    /// Wraps `inner`: every request is decided by `guard` before `inner` sees it.
+    pub fn new(inner: S, guard: DpopGuard) -> Self {
+        Self { inner, guard, uri_source: None }
+    }
+
+    /// The service with its original-URI source (see [`DpopLayer::original_uri`]).
+    pub(crate) const fn with_uri_source(mut self, uri_source: Option<UriSource>) -> Self {
+        self.uri_source = uri_source;
+        self
     }
 
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The guard this service decides with.
+    pub fn guard(&self) -> &DpopGuard {
+        &self.guard
     }
 }
 
