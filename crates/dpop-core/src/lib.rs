@@ -33,17 +33,24 @@
 //! # Crypto backends
 //!
 //! One cargo feature picks the signature backend: `aws-lc-rs` (default), `ring` or
-//! `rustcrypto`. With several enabled, the first of that list wins; the build never fails
-//! because of it. [`crypto_backend`] names the one compiled in.
+//! `rustcrypto`. With several enabled (feature unification), the first of that list wins and
+//! the build never fails because of it — so **`features = ["ring"]` without
+//! `default-features = false` keeps aws-lc-rs**. [`crypto_backend`] names the one compiled in.
+//! This table is the one place the backends are described; the facade and the adapters link
+//! here.
 //!
 //! | algorithm | aws-lc-rs | ring | rustcrypto |
 //! |-----------|-----------|------|------------|
 //! | ES256     | yes       | yes  | yes        |
 //! | ES384     | yes       | yes  | no         |
 //! | ES512     | yes       | no   | no         |
-//! | EdDSA     | yes       | yes  | no         |
+//! | EdDSA (also named Ed25519, RFC 9864) | yes | yes | no |
 //! | RS256     | yes       | yes  | no         |
 //! | PS256     | yes       | yes  | no         |
+//!
+//! Only ES256 is allowed unless a verifier opts in with
+//! [`DpopVerifierBuilder::algorithms`]; an algorithm the backend lacks is a
+//! [`ConfigError`] when the verifier is built, never a surprise at request time.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

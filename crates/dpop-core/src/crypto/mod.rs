@@ -1,16 +1,8 @@
 //! Signature verification, hashing and ES256 signing behind one small interface.
 //!
 //! Exactly one backend is compiled in, chosen by cargo feature with a fixed priority so that
-//! feature unification never breaks the build: `aws-lc-rs` > `ring` > `rustcrypto`.
-//!
-//! | algorithm | aws-lc-rs | ring | rustcrypto |
-//! |-----------|-----------|------|------------|
-//! | ES256     | yes       | yes  | yes        |
-//! | ES384     | yes       | yes  | no         |
-//! | ES512     | yes       | no   | no         |
-//! | EdDSA     | yes       | yes  | no         |
-//! | RS256     | yes       | yes  | no         |
-//! | PS256     | yes       | yes  | no         |
+//! feature unification never breaks the build: `aws-lc-rs` > `ring` > `rustcrypto`. What each
+//! backend verifies: the table in the [crate docs](crate#crypto-backends).
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "ring", feature = "rustcrypto")))]
 compile_error!("dpop-core needs one crypto backend feature: `aws-lc-rs` (default), `ring` or `rustcrypto`");
