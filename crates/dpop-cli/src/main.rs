@@ -7,6 +7,9 @@
 //! dpop inspect <PROOF|-> [--method M --url U] [--token T] [--now SECONDS] [--algs ES256,EdDSA]
 //!              [--max-age SECONDS] [--max-skew SECONDS]
 //! dpop thumbprint <JWK|PATH|->
+//! dpop token --issuer-key issuer.json --iss URL --aud URI (--key key.json | --jkt JKT)
+//!            [--scope S] [--sub SUB] [--client-id ID] [--lifetime SECONDS]   # development only
+//! dpop jwks --issuer-key issuer.json
 //! ```
 //!
 //! Exit codes: 0 success; 1 `inspect` found a failed check, or an operation failed (writing a
@@ -25,6 +28,7 @@ mod keygen;
 mod output;
 mod proof;
 mod thumbprint;
+mod token;
 
 use std::process::ExitCode;
 
@@ -53,6 +57,21 @@ enum Command {
     Inspect(inspect::Args),
     /// Print the RFC 7638 thumbprint (jkt) of a JWK given as JSON text, a file, or - for stdin
     Thumbprint(thumbprint::Args),
+    /// DEVELOPMENT ONLY: mint an RFC 9068 `at+jwt` access token bound to a client key (`cnf.jkt`),
+    /// signed with an issuer key from `dpop keygen`; prints only the token. Never use these
+    /// tokens or issuer keys in production
+    #[command(long_about = "DEVELOPMENT ONLY. Mint an RFC 9068 `at+jwt` access token bound to a \
+        client key (`cnf.jkt`) and print only the token, for `curl -H \"Authorization: DPoP $(dpop token ...)\"`.\n\n\
+        This is not an authorization server: no client authentication, no consent, no revocation, \
+        and the issuer key is a file on this disk. Never use these tokens or issuer keys in \
+        production.\n\n\
+        Create an issuer key once with `dpop keygen --out issuer.json`; give the resource server \
+        its public keys with `dpop jwks --issuer-key issuer.json`. The token's `kid` is the \
+        issuer key's thumbprint; `iat` is now, `exp` is now + --lifetime, `jti` is random.")]
+    Token(token::TokenArgs),
+    /// DEVELOPMENT ONLY: print the public JWK set (`{"keys":[...]}`) of `dpop token` issuer keys,
+    /// for a resource server's JWT validator
+    Jwks(token::JwksArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +88,8 @@ fn main() -> ExitCode {
         Command::Proof(args) => proof::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Thumbprint(args) => thumbprint::run(&args),
+        Command::Token(args) => token::run_token(&args),
+        Command::Jwks(args) => token::run_jwks(&args),
     };
     match result {
         Ok(code) => code,

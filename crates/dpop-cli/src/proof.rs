@@ -70,15 +70,16 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The private key, with a hint when the file is a public JWK.
-fn load_key(source: &str) -> Result<DpopKey, Failure> {
+/// The private key in `source` (a file written by `dpop keygen --out`, or - for stdin), with a
+/// hint when it is a public JWK.
+pub(crate) fn load_key(source: &str) -> Result<DpopKey, Failure> {
     let text = input::read_text(source)?;
     DpopKey::from_jwk(&text).map_err(|error| {
         let name = input::describe(source);
         match serde_json::from_str::<Map<String, Value>>(&text) {
             Err(_) => Failure::usage(format_args!("{name} is not a JWK: not a JSON object")),
             Ok(jwk) if !jwk.contains_key("d") => Failure::usage(format_args!(
-                "{name} is a public JWK; proofs are signed with the private one (`dpop keygen --out`)"
+                "{name} is a public JWK; signing needs the private one (`dpop keygen --out`)"
             )),
             Ok(_) => Failure::usage(format_args!("{name}: {error}")),
         }

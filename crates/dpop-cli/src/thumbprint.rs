@@ -40,11 +40,16 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Failure> {
         })?;
         (text, input::describe(&args.jwk))
     };
-    let public = public_part(&text, &name)?;
-    let thumbprint = Thumbprint::of_jwk_json(&public)
-        .map_err(|error| Failure::usage(format_args!("{name} is not a usable public JWK: {}", problem(&error))))?;
+    let thumbprint = of_jwk_text(&text, &name)?;
     output::stdout(&format!("{thumbprint}\n"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The thumbprint of a public or private JWK given as text; `name` names it in messages.
+pub(crate) fn of_jwk_text(text: &str, name: &str) -> Result<Thumbprint, Failure> {
+    let public = public_part(text, name)?;
+    Thumbprint::of_jwk_json(&public)
+        .map_err(|error| Failure::usage(format_args!("{name} is not a usable public JWK: {}", problem(&error))))
 }
 
 /// The JWK text without private members. Text that is no JSON object is passed on unchanged

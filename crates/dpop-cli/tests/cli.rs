@@ -476,7 +476,7 @@ fn thumbprint_errors_exit_2() {
 fn help_documents_every_option() {
     let top = dpop(&["--help"]);
     assert_eq!(top.code, 0);
-    for command in ["keygen", "proof", "inspect", "thumbprint"] {
+    for command in ["keygen", "proof", "inspect", "thumbprint", "token", "jwks"] {
         assert!(top.stdout.contains(command), "{command}:\n{}", top.stdout);
     }
     let commands: [(&str, &[&str]); 4] = [
@@ -495,4 +495,268 @@ fn help_documents_every_option() {
             assert!(line.len() > option.len() + 20, "{command} {option} undocumented: {line}");
         }
     }
+}
+
+// --- token and jwks ---
+
+const ISSUER: &str = "https://as.example.com";
+
+/// A development issuer key and a client key in `dir`: (issuer key path, client key path, jkt).
+fn issuer_and_client(dir: &TempDir) -> (PathBuf, PathBuf, String) {
+    let issuer = dir.path("issuer.json");
+    assert_eq!(dpop(&["keygen", "--out", path_str(&issuer)]).code, 0);
+    let (client, jkt) = keygen(dir);
+    (issuer, client, jkt)
+}
+
+/// `dpop jwks` for one issuer key, parsed.
+fn jwks(issuer: &Path) -> dpop_token::JwkSet {
+    let run = dpop(&["jwks", "--issuer-key", path_str(issuer)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    dpop_token::JwkSet::from_json(&run.stdout).unwrap()
+}
+
+fn validator(issuer: &Path, iss: &str, aud: &str) -> dpop_token::JwtValidator {
+    dpop_token::JwtValidator::builder(iss, aud).keys(jwks(issuer)).build().unwrap()
+}
+
+/// Runs `dpop token`; asserts success and that stdout is the token alone.
+fn mint(args: &[&str]) -> String {
+    let mut all = vec!["token"];
+    all.extend_from_slice(args);
+    let run = dpop(&all);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+    assert!(run.stderr.contains("development"), "{}", run.stderr);
+    run.stdout.trim().to_owned()
+}
+
+fn decode_part(token: &str, index: usize) -> serde_json::Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(index).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[tokio::test]
+async fn token_validates_with_the_exported_jwks_and_carries_every_claim() {
+    use dpop_core::{TokenError, TokenValidator as _};
+
+    let dir = TempDir::new();
+    let (issuer, client, jkt) = issuer_and_client(&dir);
+    let before = now();
+    let token = mint(&[
+        "--issuer-key",
+        path_str(&issuer),
+        "--iss",
+        ISSUER,
+        "--aud",
+        URL,
+        "--key",
+        path_str(&client),
+        "--scope",
+        "mcp:tools mcp:resources",
+        "--sub",
+        "alice",
+        "--client-id",
+        "my-client",
+        "--lifetime",
+        "600",
+    ]);
+    let after = now();
+
+    let claims = validator(&issuer, ISSUER, URL).validate(&token).await.unwrap();
+    assert_eq!(claims.issuer.as_deref(), Some(ISSUER));
+    assert_eq!(claims.audience, [URL]);
+    assert_eq!(claims.subject.as_deref(), Some("alice"));
+    assert_eq!(claims.client_id.as_deref(), Some("my-client"));
+    assert_eq!(claims.scopes, ["mcp:tools", "mcp:resources"]);
+    assert_eq!(claims.cnf_jkt.as_deref(), Some(jkt.as_str()));
+    let iat = claims.raw["iat"].as_u64().unwrap();
+    assert!((before..=after).contains(&iat), "{iat}");
+    assert_eq!(claims.expires_at, Some(iat + 600));
+    assert_eq!(claims.raw["jti"].as_str().unwrap().len(), 22, "128 random bits");
+
+    let header = decode_part(&token, 0);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["alg"], "ES256");
+    let issuer_jkt = dpop(&["thumbprint", path_str(&issuer)]).stdout;
+    assert_eq!(header["kid"], issuer_jkt.trim());
+
+    // Another issuer, another audience, another issuer key: refused.
+    let refused = |result: Result<_, TokenError>| match result {
+        Err(TokenError::Invalid(why)) => why,
+        other => panic!("expected Invalid, got {other:?}"),
+    };
+    assert_eq!(refused(validator(&issuer, "https://other-as.example.com", URL).validate(&token).await), "wrong issuer");
+    assert_eq!(
+        refused(validator(&issuer, ISSUER, "https://other.example.com/mcp").validate(&token).await),
+        "wrong audience"
+    );
+    let other_issuer = dir.path("other-issuer.json");
+    assert_eq!(dpop(&["keygen", "--out", path_str(&other_issuer)]).code, 0);
+    assert_eq!(refused(validator(&other_issuer, ISSUER, URL).validate(&token).await), "unknown signing key");
+}
+
+#[tokio::test]
+async fn token_defaults_jkt_and_several_audiences() {
+    use dpop_core::TokenValidator as _;
+
+    let dir = TempDir::new();
+    let (issuer, client, jkt) = issuer_and_client(&dir);
+    let other_aud = "https://tools.example.com/";
+    let token =
+        mint(&["--issuer-key", path_str(&issuer), "--iss", ISSUER, "--aud", other_aud, "--aud", URL, "--jkt", &jkt]);
+    let claims = validator(&issuer, ISSUER, URL).validate(&token).await.unwrap();
+    assert_eq!(claims.audience, [other_aud, URL]);
+    assert_eq!(claims.cnf_jkt.as_deref(), Some(jkt.as_str()));
+    assert_eq!(claims.subject.as_deref(), Some("dev-user"));
+    assert_eq!(claims.client_id.as_deref(), Some("dpop-cli"));
+    assert!(claims.scopes.is_empty() && !claims.raw.contains_key("scope"));
+    assert_eq!(claims.expires_at, Some(claims.raw["iat"].as_u64().unwrap() + 3600));
+
+    // The public key file binds to the same jkt as the private one.
+    let from_public = mint(&[
+        "--issuer-key",
+        path_str(&issuer),
+        "--iss",
+        ISSUER,
+        "--aud",
+        URL,
+        "--key",
+        path_str(&dir.path("key.pub.json")),
+    ]);
+    assert_eq!(decode_part(&from_public, 1)["cnf"]["jkt"], jkt.as_str());
+    let from_private =
+        mint(&["--issuer-key", path_str(&issuer), "--iss", ISSUER, "--aud", URL, "--key", path_str(&client)]);
+    assert_eq!(decode_part(&from_private, 1)["cnf"]["jkt"], jkt.as_str());
+}
+
+#[test]
+fn token_and_jwks_usage_errors_exit_2() {
+    let dir = TempDir::new();
+    let (issuer, client, jkt) = issuer_and_client(&dir);
+    let (issuer, client) = (path_str(&issuer), path_str(&client));
+    let public = dir.path("key.pub.json");
+    let public_issuer = path_str(&public);
+    let cases: [(&[&str], &str); 10] = [
+        (&["token", "--issuer-key", issuer, "--iss", ISSUER, "--aud", URL], "--key"),
+        (&["token", "--issuer-key", issuer, "--iss", ISSUER, "--aud", URL, "--key", client, "--jkt", &jkt], "--jkt"),
+        (&["token", "--issuer-key", issuer, "--iss", ISSUER, "--key", client], "--aud"),
+        (&["token", "--issuer-key", issuer, "--aud", URL, "--key", client], "--iss"),
+        (&["token", "--iss", ISSUER, "--aud", URL, "--key", client], "--issuer-key"),
+        (
+            &["token", "--issuer-key", issuer, "--iss", ISSUER, "--aud", URL, "--jkt", "abc"],
+            "not a JWK SHA-256 thumbprint",
+        ),
+        (
+            &["token", "--issuer-key", issuer, "--iss", ISSUER, "--aud", URL, "--key", client, "--lifetime", "0"],
+            "--lifetime",
+        ),
+        (&["token", "--issuer-key", issuer, "--iss", "", "--aud", URL, "--key", client], "must not be empty"),
+        (&["token", "--issuer-key", public_issuer, "--iss", ISSUER, "--aud", URL, "--key", client], "public JWK"),
+        (&["jwks", "--issuer-key", public_issuer], "public JWK"),
+    ];
+    for (args, message) in cases {
+        let run = dpop(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+    let run = dpop(&["jwks"]);
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn token_help_says_development_only() {
+    for args in [["token", "--help"], ["token", "-h"], ["jwks", "--help"]] {
+        let run = dpop(&args);
+        assert_eq!(run.code, 0);
+        assert!(run.stdout.contains("DEVELOPMENT ONLY"), "{args:?}:\n{}", run.stdout);
+    }
+    let run = dpop(&["token", "--help"]);
+    assert!(run.stdout.contains("production"), "{}", run.stdout);
+    for option in ["--issuer-key", "--iss", "--aud", "--key", "--jkt", "--scope", "--sub", "--client-id", "--lifetime"]
+    {
+        assert!(run.stdout.contains(&format!("{option} <")), "{option}:\n{}", run.stdout);
+    }
+    assert!(dpop(&["--help"]).stdout.contains("DEVELOPMENT ONLY"));
+}
+
+/// One HTTP/1.1 GET over a fresh connection: the status and the body.
+async fn get(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proof_and_token_reach_a_dpop_protected_server() {
+    use dpop_axum::{Authenticated, DpopGuard, DpopLayer};
+
+    let dir = TempDir::new();
+    let (issuer, client, jkt) = issuer_and_client(&dir);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("http://{addr}/mcp");
+
+    let guard = DpopGuard::builder()
+        .token_validator(validator(&issuer, ISSUER, &url))
+        .required_scopes(["mcp:tools"])
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/mcp",
+            axum::routing::get(|auth: Authenticated| async move {
+                format!("{} {}", auth.claims().subject.as_deref().unwrap_or("?"), auth.jkt().unwrap_or_default())
+            }),
+        )
+        .layer(DpopLayer::with_guard(guard));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // What a user types: a token, a proof for it, and the two headers.
+    let token_for = |scope: &str, bind: &[&str]| {
+        let mut args =
+            vec!["--issuer-key", path_str(&issuer), "--iss", ISSUER, "--aud", url.as_str(), "--scope", scope];
+        args.extend_from_slice(bind);
+        mint(&args)
+    };
+    let proof_for = |token: &str| {
+        let run = dpop(&["proof", "--method", "GET", "--url", &url, "--key", path_str(&client), "--token", token]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.trim().to_owned()
+    };
+    let send = |token: String| async move {
+        let proof = proof_for(&token);
+        get(addr, "/mcp", &[("Authorization", &format!("DPoP {token}")), ("DPoP", &proof)]).await
+    };
+
+    let (status, body) = send(token_for("mcp:tools", &["--key", path_str(&client)])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, format!("dev-user {jkt}"));
+
+    // A token bound to another key is refused, as is one without the required scope.
+    let other = dir.path("other.json");
+    assert_eq!(dpop(&["keygen", "--out", path_str(&other)]).code, 0);
+    let (status, _) = send(token_for("mcp:tools", &["--key", path_str(&other)])).await;
+    assert_eq!(status, 401);
+    let (status, _) = send(token_for("mcp:resources", &["--key", path_str(&client)])).await;
+    assert_eq!(status, 403);
+
+    server.abort();
 }
