@@ -77,6 +77,7 @@ pub mod replay;
 mod signer;
 mod target;
 mod token;
+pub mod token_endpoint;
 mod validator_fn;
 mod verifier;
 
