@@ -30,9 +30,10 @@ pub const DEFAULT_ALGORITHMS: [Algorithm; 4] = [Algorithm::ES256, Algorithm::RS2
 /// then `iss`, `aud`, `exp`, `nbf`, `iat` and the shape of `cnf`.
 ///
 /// Built with [`JwtValidator::builder`]. The keys are either a static [`JwkSet`] or, with the
-/// `fetch` feature, the authorization server's `jwks_uri`, fetched on first use and refetched
-/// when a token names an unknown `kid` (at most once per
-/// `refetch_interval`).
+/// `fetch` feature, the authorization server's `jwks_uri` (given, or discovered from the
+/// issuer's metadata: `JwtValidator::from_issuer`), fetched on first use and refetched when a
+/// token names an unknown `kid` (at most once per `refetch_interval`). For a resource that
+/// accepts tokens from several issuers, see [`MultiIssuerValidator`](crate::MultiIssuerValidator).
 ///
 /// What is checked, in order (every refusal is [`TokenError::Invalid`] with a fixed reason and
 /// a `tracing` event; a key set that cannot be fetched is [`TokenError::Unavailable`]):
@@ -67,7 +68,7 @@ pub struct JwtValidator {
 enum KeySource {
     Static(JwkSet),
     #[cfg(feature = "fetch")]
-    Remote(crate::remote::RemoteJwks),
+    Remote(Box<crate::remote::RemoteJwks>),
 }
 
 impl JwtValidator {
@@ -87,6 +88,32 @@ impl JwtValidator {
         }
     }
 
+    /// A validator for tokens from `issuer` for `audience` whose keys are found by discovery
+    /// (see [`JwtValidatorBuilder::discover`]), with every other setting at its default.
+    ///
+    /// Nothing is fetched here: the metadata and the keys are fetched at the first validation.
+    ///
+    /// # Errors
+    ///
+    /// As [`JwtValidatorBuilder::build`]; an issuer that is not an `https` URL (plain `http`
+    /// only to a loopback address) without query or fragment.
+    #[cfg(feature = "fetch")]
+    pub fn from_issuer(issuer: impl Into<String>, audience: impl Into<String>) -> Result<Self, ConfigError> {
+        Self::builder(issuer, audience).discover().build()
+    }
+
+    /// The issuer whose tokens this validator accepts: the exact `iss` value.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience tokens must name: this resource's canonical URI.
+    #[must_use]
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
     /// The algorithms this validator accepts.
     #[must_use]
     pub const fn algorithms(&self) -> AlgorithmSet {
@@ -94,18 +121,7 @@ impl JwtValidator {
     }
 
     async fn validate_jwt(&self, token: &str) -> Result<Arc<TokenClaims>, TokenError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(reject("token too large"));
-        }
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(reject("malformed token"));
-        };
-        if header_b64.is_empty() || payload_b64.is_empty() {
-            return Err(reject("malformed token"));
-        }
+        let [header_b64, payload_b64, signature_b64] = compact_parts(token)?;
         let header = decode_json(header_b64, Part::Header)?;
         // Before the signature, so that an unsigned `alg: none` token is named as such.
         let (alg, kid) = self.check_header(&header)?;
@@ -205,6 +221,34 @@ fn check_type(typ: Option<&Value>, require: bool) -> Result<(), TokenError> {
         // proof, an ID token, a logout token...) is never an access token.
         "jwt" if !require => Ok(()),
         _ => Err(reject("wrong token type")),
+    }
+}
+
+/// The header, payload and signature parts of a compact JWS of at most [`MAX_TOKEN_LEN`]
+/// bytes; the header and payload are not empty.
+fn compact_parts(token: &str) -> Result<[&str; 3], TokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(reject("token too large"));
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(reject("malformed token"));
+    };
+    if header.is_empty() || payload.is_empty() {
+        return Err(reject("malformed token"));
+    }
+    Ok([header, payload, signature])
+}
+
+/// The token's `iss`, read from its claims *before any verification*: only to choose the
+/// validator that then verifies everything.
+pub(crate) fn unverified_issuer(token: &str) -> Result<String, TokenError> {
+    let [_, payload, _] = compact_parts(token)?;
+    match decode_json(payload, Part::Claims)?.remove("iss") {
+        None => Err(reject("missing iss")),
+        Some(Value::String(iss)) => Ok(iss),
+        Some(_) => Err(reject("invalid iss")),
     }
 }
 
@@ -318,6 +362,25 @@ impl JwtValidatorBuilder {
         self
     }
 
+    /// Finds the `jwks_uri` in the issuer's authorization server metadata: RFC 8414
+    /// `/.well-known/oauth-authorization-server` (inserted before the issuer's path, if it has
+    /// one), else OpenID Connect's `<issuer>/.well-known/openid-configuration`.
+    ///
+    /// Lazy: the metadata is fetched with the keys, at the first validation, and again when the
+    /// keys are (after [`jwks_max_age`](Self::jwks_max_age), or after a failed key fetch), with
+    /// the same single-flight fetching and back-off after failures. A document whose `issuer` is
+    /// not exactly the configured issuer is refused (RFC 8414 §3.3), as is a `jwks_uri` that is
+    /// not `https` (plain `http` only to a loopback address). Metadata that cannot be had or is
+    /// refused makes validation [`TokenError::Unavailable`]: 503, never acceptance.
+    ///
+    /// The issuer must be an `https` URL (plain `http` only to a loopback address) without
+    /// query or fragment. Requires the `fetch` feature.
+    #[cfg(feature = "fetch")]
+    pub const fn discover(mut self) -> Self {
+        self.remote.discover = true;
+        self
+    }
+
     /// The minimum time between two refetches caused by unknown `kid`s: tokens with made-up
     /// `kid`s cannot make this server hammer the authorization server. Default 5 minutes.
     /// Requires the `fetch` feature.
@@ -350,7 +413,8 @@ impl JwtValidatorBuilder {
     /// # Errors
     ///
     /// An empty issuer or audience, no key source or two, an empty static key set, an empty
-    /// algorithm list or one the backend lacks, a bad or non-`https` JWKS URL.
+    /// algorithm list or one the backend lacks, a bad or non-`https` JWKS URL or issuer to
+    /// discover.
     pub fn build(self) -> Result<JwtValidator, ConfigError> {
         if self.issuer.is_empty() {
             return Err(ConfigError::EmptyIssuer);
@@ -362,11 +426,10 @@ impl JwtValidatorBuilder {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
 
         #[cfg(feature = "fetch")]
-        let keys = match (self.keys, self.remote.url.is_some()) {
+        let keys = match (self.keys, self.remote.url.is_some() || self.remote.discover) {
             (Some(_), true) => return Err(ConfigError::ConflictingKeySources),
             (Some(set), false) => static_keys(set)?,
-            (None, true) => KeySource::Remote(crate::remote::RemoteJwks::new(self.remote)?),
-            (None, false) => return Err(ConfigError::NoKeySource),
+            (None, _) => KeySource::Remote(Box::new(crate::remote::RemoteJwks::new(self.remote, &self.issuer)?)),
         };
         #[cfg(not(feature = "fetch"))]
         let keys = static_keys(self.keys.ok_or(ConfigError::NoKeySource)?)?;

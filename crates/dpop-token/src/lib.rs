@@ -1,8 +1,9 @@
 //! Access-token validators for dpop-guard: implementations of
 //! [`dpop_core::TokenValidator`] for RFC 9068 JWT access tokens ([`JwtValidator`], with a
-//! static [`JwkSet`] or one fetched from the authorization server), for RFC 7662 token
-//! introspection (`IntrospectionValidator`, feature `fetch`), and a cache in front of either
-//! ([`CachedValidator`]).
+//! static [`JwkSet`] or one fetched from the authorization server, found by RFC 8414 / OpenID
+//! Connect discovery or given; [`MultiIssuerValidator`] for several authorization servers),
+//! for RFC 7662 token introspection (`IntrospectionValidator`, feature `fetch`), and a cache in
+//! front of any of them ([`CachedValidator`]).
 //!
 //! The validators check the token itself: signature or introspection, issuer, audience,
 //! lifetime, and that a `cnf` claim is a well-formed `jkt`. The DPoP binding (the proof's key
@@ -64,7 +65,8 @@
 //! - `aws-lc-rs` (default), `ring`, `rustcrypto`: dpop-core's signature backend (with several,
 //!   aws-lc-rs > ring > rustcrypto). The default algorithm allow-list follows it.
 //! - `fetch` (default): the HTTP client (reqwest with rustls) for
-//!   `JwtValidatorBuilder::jwks_url` and `IntrospectionValidator`. Endpoints must be
+//!   `JwtValidatorBuilder::jwks_url`, `JwtValidator::from_issuer` /
+//!   `JwtValidatorBuilder::discover` and `IntrospectionValidator`. Endpoints must be
 //!   `https`, except plain `http` to a loopback address.
 
 #![forbid(unsafe_code)]
@@ -72,9 +74,12 @@
 mod cache;
 mod claims;
 #[cfg(feature = "fetch")]
+mod discovery;
+#[cfg(feature = "fetch")]
 mod http;
 #[cfg(feature = "fetch")]
 mod introspection;
+mod issuers;
 mod jwks;
 mod jwt;
 #[cfg(feature = "fetch")]
@@ -89,6 +94,7 @@ pub use cache::{CachedValidator, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL};
 pub use http::{DEFAULT_FETCH_TIMEOUT, MAX_RESPONSE_LEN};
 #[cfg(feature = "fetch")]
 pub use introspection::{IntrospectionValidator, IntrospectionValidatorBuilder};
+pub use issuers::MultiIssuerValidator;
 pub use jwks::{JwkSet, JwksError, MAX_JWKS_KEYS, MAX_JWKS_LEN};
 pub use jwt::{DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, JwtValidator, JwtValidatorBuilder, MAX_TOKEN_LEN};
 #[cfg(feature = "fetch")]
@@ -106,9 +112,10 @@ pub enum ConfigError {
     MissingIssuer,
     /// No audience was given (`IntrospectionValidatorBuilder::audience` is required).
     MissingAudience,
-    /// Neither [`keys`](JwtValidatorBuilder::keys) nor `jwks_url` was given.
+    /// None of [`keys`](JwtValidatorBuilder::keys), `jwks_url` or `discover` was given.
     NoKeySource,
-    /// Both [`keys`](JwtValidatorBuilder::keys) and `jwks_url` were given.
+    /// More than one of [`keys`](JwtValidatorBuilder::keys), `jwks_url` and `discover` was
+    /// given.
     ConflictingKeySources,
     /// The static key set has no usable signing key.
     EmptyKeySet,
@@ -124,6 +131,10 @@ pub enum ConfigError {
     MissingCredentials,
     /// The HTTP client could not be built.
     HttpClient(String),
+    /// A [`MultiIssuerValidator`] was given no validator.
+    NoValidators,
+    /// A [`MultiIssuerValidator`] was given two validators for this issuer.
+    DuplicateIssuer(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -133,17 +144,21 @@ impl fmt::Display for ConfigError {
             Self::EmptyAudience => f.write_str("the audience is empty"),
             Self::MissingIssuer => f.write_str("no issuer given: the authorization server's issuer is required"),
             Self::MissingAudience => f.write_str("no audience given: this resource's canonical URI is required"),
-            Self::NoKeySource => f.write_str("no key source: give keys or a JWKS URL"),
-            Self::ConflictingKeySources => f.write_str("give either static keys or a JWKS URL, not both"),
+            Self::NoKeySource => f.write_str("no key source: give keys, a JWKS URL, or discover them"),
+            Self::ConflictingKeySources => {
+                f.write_str("give one key source: static keys, a JWKS URL, or discovery from the issuer")
+            }
             Self::EmptyKeySet => f.write_str("the key set has no usable signing key"),
             Self::NoAlgorithms => f.write_str("the algorithm list is empty"),
             Self::UnsupportedAlgorithm(alg) => {
                 write!(f, "the {} crypto backend cannot verify {alg}", dpop_core::crypto_backend())
             }
-            Self::InvalidUrl => f.write_str("the endpoint URL is not a valid http(s) URL"),
+            Self::InvalidUrl => f.write_str("the endpoint or issuer URL is not a valid http(s) URL"),
             Self::InsecureUrl => f.write_str("the endpoint URL must be https (plain http only to loopback)"),
             Self::MissingCredentials => f.write_str("invalid introspection client credentials"),
             Self::HttpClient(why) => write!(f, "cannot build the HTTP client: {why}"),
+            Self::NoValidators => f.write_str("no validator given: give one per issuer"),
+            Self::DuplicateIssuer(issuer) => write!(f, "two validators for the issuer `{issuer}`"),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! A JWK set fetched from the authorization server's `jwks_uri` (feature `fetch`).
+//! A JWK set fetched from the authorization server's `jwks_uri`, given or discovered from the
+//! issuer's metadata (feature `fetch`).
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -9,6 +10,7 @@ use reqwest::Url;
 
 use crate::ConfigError;
 use crate::claims::reject;
+use crate::discovery::Discovery;
 use crate::http::{DEFAULT_FETCH_TIMEOUT, HttpClient, endpoint_url, unavailable};
 use crate::jwks::{JwkSet, Selection};
 use crate::jwt::selection_error;
@@ -27,6 +29,8 @@ const FAILED_FETCH_BACKOFF: u64 = 10;
 #[derive(Debug)]
 pub(crate) struct RemoteConfig {
     pub(crate) url: Option<String>,
+    /// Discover the `jwks_uri` from the issuer's metadata.
+    pub(crate) discover: bool,
     pub(crate) refetch_interval: Duration,
     pub(crate) max_age: Duration,
     pub(crate) timeout: Duration,
@@ -36,6 +40,7 @@ impl Default for RemoteConfig {
     fn default() -> Self {
         Self {
             url: None,
+            discover: false,
             refetch_interval: DEFAULT_REFETCH_INTERVAL,
             max_age: DEFAULT_JWKS_MAX_AGE,
             timeout: DEFAULT_FETCH_TIMEOUT,
@@ -43,9 +48,17 @@ impl Default for RemoteConfig {
     }
 }
 
+/// Where the key set is.
+enum Location {
+    /// The configured `jwks_uri`.
+    Fixed(Url),
+    /// The `jwks_uri` of the issuer's metadata.
+    Discovered(Discovery),
+}
+
 /// The cached key set and the single-flight fetch state.
 pub(crate) struct RemoteJwks {
-    url: Url,
+    location: Location,
     http: HttpClient,
     refetch_interval: u64,
     max_age: u64,
@@ -66,13 +79,22 @@ struct RefreshState {
     last_kid_refetch: Option<u64>,
     /// When the last fetch failed, if the last fetch failed.
     last_failure: Option<u64>,
+    /// The discovered `jwks_uri` and when it was discovered (with [`Location::Discovered`]).
+    discovered: Option<(Url, u64)>,
 }
 
 impl RemoteJwks {
-    pub(crate) fn new(config: RemoteConfig) -> Result<Self, ConfigError> {
-        let url = endpoint_url(config.url.as_deref().unwrap_or_default())?;
+    /// Keys at `config.url`, or (with `config.discover`) at the `jwks_uri` of `issuer`'s
+    /// metadata.
+    pub(crate) fn new(config: RemoteConfig, issuer: &str) -> Result<Self, ConfigError> {
+        let location = match (config.url, config.discover) {
+            (Some(_), true) => return Err(ConfigError::ConflictingKeySources),
+            (Some(url), false) => Location::Fixed(endpoint_url(&url)?),
+            (None, true) => Location::Discovered(Discovery::new(issuer)?),
+            (None, false) => return Err(ConfigError::NoKeySource),
+        };
         Ok(Self {
-            url,
+            location,
             http: HttpClient::new(config.timeout)?,
             refetch_interval: config.refetch_interval.as_secs(),
             max_age: config.max_age.as_secs(),
@@ -123,7 +145,7 @@ impl RemoteJwks {
             }
         }
 
-        match self.fetch().await {
+        match self.fetch(&mut state, now).await {
             Ok(set) => {
                 state.last_failure = None;
                 let set = Arc::new(set);
@@ -142,8 +164,33 @@ impl RemoteJwks {
         }
     }
 
-    async fn fetch(&self) -> Result<JwkSet, TokenError> {
-        let body = self.http.get_json(&self.url).await.map_err(|error| unavailable("JWKS fetch failed", error))?;
+    /// Fetches the key set, discovering where it is first when needed. Runs under the
+    /// `refresh` lock, so discovery is single-flight and backs off as fetches do.
+    async fn fetch(&self, state: &mut RefreshState, now: u64) -> Result<JwkSet, TokenError> {
+        let url = match &self.location {
+            Location::Fixed(url) => url.clone(),
+            Location::Discovered(discovery) => {
+                let known = state.discovered.as_ref().filter(|(_, at)| now < at.saturating_add(self.max_age));
+                match known {
+                    Some((url, _)) => url.clone(),
+                    None => {
+                        let url = discovery.jwks_uri(&self.http).await?;
+                        state.discovered = Some((url.clone(), now));
+                        url
+                    }
+                }
+            }
+        };
+        let fetched = Self::fetch_set(&self.http, &url).await;
+        if fetched.is_err() {
+            // The keys may have moved: the next attempt (after the backoff) discovers again.
+            state.discovered = None;
+        }
+        fetched
+    }
+
+    async fn fetch_set(http: &HttpClient, url: &Url) -> Result<JwkSet, TokenError> {
+        let body = http.get_json(url).await.map_err(|error| unavailable("JWKS fetch failed", error))?;
         let set = JwkSet::from_slice(&body).map_err(|error| unavailable("JWKS fetch failed", error))?;
         if set.is_empty() {
             tracing::warn!("the fetched JWK set has no usable signing key");
@@ -157,8 +204,12 @@ impl RemoteJwks {
 impl fmt::Debug for RemoteJwks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
-        f.debug_struct("RemoteJwks")
-            .field("url", &self.url.as_str())
+        let mut debug = f.debug_struct("RemoteJwks");
+        match &self.location {
+            Location::Fixed(url) => debug.field("url", &url.as_str()),
+            Location::Discovered(discovery) => debug.field("discovery", discovery),
+        };
+        debug
             .field("refetch_interval", &self.refetch_interval)
             .field("max_age", &self.max_age)
             .field("current", &current.as_ref().map(|fetched| &fetched.set))

@@ -208,3 +208,55 @@ impl JwksEndpoint {
         TestServer::start(router).await
     }
 }
+
+/// A test authorization server: answers GETs with what each path was given (404 otherwise),
+/// changeable during a test, and counts the requests per path.
+#[derive(Clone, Default)]
+pub struct TestAs {
+    documents: Arc<Mutex<std::collections::HashMap<String, (u16, String)>>>,
+    requests: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl TestAs {
+    /// Serves `body` with status 200 at `path`.
+    pub fn set(&self, path: &str, body: String) {
+        self.set_status(path, 200, body);
+    }
+
+    pub fn set_status(&self, path: &str, status: u16, body: String) {
+        self.documents.lock().unwrap().insert(path.to_owned(), (status, body));
+    }
+
+    pub fn remove(&self, path: &str) {
+        self.documents.lock().unwrap().remove(path);
+    }
+
+    /// How many GETs `path` got.
+    pub fn requests(&self, path: &str) -> usize {
+        self.requests.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// Every GET, on any path.
+    pub fn total_requests(&self) -> usize {
+        self.requests.lock().unwrap().values().sum()
+    }
+
+    pub async fn serve(&self) -> TestServer {
+        let server = self.clone();
+        let router = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let server = server.clone();
+            async move {
+                let path = uri.path().to_owned();
+                *server.requests.lock().unwrap().entry(path.clone()).or_default() += 1;
+                let (status, body) =
+                    server.documents.lock().unwrap().get(&path).cloned().unwrap_or((404, String::new()));
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
+        });
+        TestServer::start(router).await
+    }
+}
