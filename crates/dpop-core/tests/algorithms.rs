@@ -29,10 +29,15 @@ fn proof(alg: Algorithm, jwk: Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> Str
 }
 
 fn eddsa_proof() -> (String, Value) {
+    ed25519_key_proof(Algorithm::EdDSA)
+}
+
+/// A proof signed by a new Ed25519 key, under the JOSE name `alg` (`EdDSA` or `Ed25519`).
+fn ed25519_key_proof(alg: Algorithm) -> (String, Value) {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
     let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref())});
-    (proof(Algorithm::EdDSA, jwk.clone(), |m| pair.sign(m).as_ref().to_vec()), jwk)
+    (proof(alg, jwk.clone(), |m| pair.sign(m).as_ref().to_vec()), jwk)
 }
 
 fn es384_proof() -> (String, Value) {
@@ -88,6 +93,45 @@ async fn accepted_when_allowed(alg: Algorithm, (proof, jwk): (String, Value)) {
 #[tokio::test]
 async fn eddsa() {
     accepted_when_allowed(Algorithm::EdDSA, eddsa_proof()).await;
+}
+
+/// RFC 9864 §2.2: `Ed25519` is the fully-specified name of EdDSA over Ed25519. Some clients sign
+/// under it; an allow-list holding either name accepts both, and advertises both.
+#[tokio::test]
+async fn ed25519_is_eddsa_under_its_fully_specified_name() {
+    let request = ProofRequest::new(METHOD, URL);
+    let (proof, jwk) = ed25519_key_proof(Algorithm::Ed25519);
+    assert_eq!(Algorithm::from_name("Ed25519"), Some(Algorithm::Ed25519));
+
+    let (default, _) = verifier_at(NOW);
+    let err = default.verify([proof.as_bytes()], &request).await.unwrap_err();
+    assert_eq!(err, DpopError::AlgorithmNotAllowed(Algorithm::Ed25519));
+    if !Algorithm::EdDSA.is_supported() {
+        assert_eq!(
+            DpopVerifier::builder().algorithms([Algorithm::Ed25519]).build().unwrap_err(),
+            dpop_core::ConfigError::UnsupportedAlgorithm(Algorithm::Ed25519)
+        );
+        return;
+    }
+    for allowed in [Algorithm::EdDSA, Algorithm::Ed25519] {
+        // Each verifier on its own clock has its own replay store: the same proof is new to each.
+        let verifier = DpopVerifier::builder().clock(ManualClock::at(NOW)).algorithms([allowed]).build().unwrap();
+        assert_eq!(verifier.algorithms().to_space_separated(), "EdDSA Ed25519", "allowing {allowed}");
+        let verified = verifier.verify([proof.as_bytes()], &request).await.unwrap();
+        assert_eq!(verified.algorithm(), Algorithm::Ed25519, "allowing {allowed}");
+        assert_eq!(*verified.thumbprint(), Thumbprint::of_jwk_json(&jwk.to_string()).unwrap());
+    }
+
+    // The same signature relabeled ES256, a name the Ed25519 key does not fit, is refused.
+    let relabeled = {
+        let (header, rest) = proof.split_once('.').unwrap();
+        let header = String::from_utf8(URL_SAFE_NO_PAD.decode(header).unwrap())
+            .unwrap()
+            .replace(r#""alg":"Ed25519""#, r#""alg":"ES256""#);
+        format!("{}.{rest}", b64(header.as_bytes()))
+    };
+    let err = allowing(Algorithm::Ed25519).verify([relabeled.as_bytes()], &request).await.unwrap_err();
+    assert_eq!(err, DpopError::KeyAlgorithmMismatch);
 }
 
 #[tokio::test]

@@ -12,6 +12,9 @@
 //! - A rendered `WWW-Authenticate` challenge is visible ASCII, SP and HTAB only, and parses back
 //!   into the exact parameters, with every quoted-string properly escaped.
 //! - `NonceIssuer::check` never panics and never accepts a nonce it did not issue.
+//! - A configuration `build()` accepts (any `iat` window, size limit, nonce lifetime, guard
+//!   choice) never panics at request time, admits a valid proof exactly when it fits the size
+//!   limits, and never admits garbage; extreme durations are checked in every combination.
 //!
 //! Case counts are kept small (see [`config`]) so the whole file runs in seconds in debug.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
@@ -19,14 +22,16 @@
 mod common;
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dpop_core::nonce::{NonceIssuer, NonceKey};
 use dpop_core::{
-    Algorithm, AlgorithmSet, Challenge, Credentials, DpopKey, DpopVerifier, ErrorCode, ErrorScheme, HeaderValues,
-    ManualClock, ProofRequest, PublicKey, Thumbprint, access_token_hash, htu_matches, normalize_htu,
-    parse_authorization, quoted_string,
+    Admission, Algorithm, AlgorithmSet, Challenge, ConfigError, Credentials, DpopGuard, DpopKey, DpopVerifier,
+    ErrorCode, ErrorScheme, HeaderValues, ManualClock, NoncePolicy, ProofRequest, PublicKey, Rejection, RequestUri,
+    Thumbprint, TokenClaims, TokenError, access_token_hash, htu_matches, normalize_htu, parse_authorization,
+    quoted_string, validator_fn,
 };
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -881,5 +886,215 @@ proptest! {
             let result = NONCES.check(Some(&candidate));
             prop_assert!(result.is_err(), "accepted {:?}: {:?}", candidate, result);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration: whatever `build()` accepts holds at request time.
+
+/// Durations at and around the limits of every `iat` and nonce setting, and beyond.
+const EXTREME_DURATIONS: [Duration; 6] = [
+    Duration::ZERO,
+    Duration::from_secs(1),
+    Duration::from_secs(24 * 3600),
+    Duration::from_secs(24 * 3600 + 1),
+    Duration::from_secs(u64::MAX),
+    Duration::MAX,
+];
+
+/// Mostly in range, so that most generated configurations build and reach a request.
+fn any_duration() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        1 => select(EXTREME_DURATIONS.to_vec()),
+        1 => (any::<u64>(), 0..1_000_000_000u32).prop_map(|(secs, nanos)| Duration::new(secs, nanos)),
+        4 => (1..=86_400u64).prop_map(Duration::from_secs),
+    ]
+}
+
+fn any_limit() -> impl Strategy<Value = usize> {
+    prop_oneof![1 => select(vec![0, 1, usize::MAX]), 1 => any::<usize>(), 4 => 1..20_000usize]
+}
+
+/// Everything a deployment can choose, right or wrong.
+#[derive(Clone, Debug)]
+struct Settings {
+    max_age: Duration,
+    max_clock_skew: Duration,
+    max_proof_len: usize,
+    max_jti_len: usize,
+    /// `Some(lifetime)`: the verifier issues nonces.
+    nonce_lifetime: Option<Duration>,
+    nonce_always: bool,
+    proof_only: bool,
+    allow_bearer: bool,
+    public_origin: bool,
+    trust_forwarded_headers: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(300),
+            max_clock_skew: Duration::from_secs(300),
+            max_proof_len: dpop_core::DEFAULT_MAX_PROOF_LEN,
+            max_jti_len: dpop_core::DEFAULT_MAX_JTI_LEN,
+            nonce_lifetime: None,
+            nonce_always: false,
+            proof_only: false,
+            allow_bearer: false,
+            public_origin: false,
+            trust_forwarded_headers: false,
+        }
+    }
+}
+
+fn settings() -> impl Strategy<Value = Settings> {
+    (
+        (any_duration(), any_duration(), any_limit(), any_limit()),
+        (proptest::option::weighted(0.7, any_duration()), any::<bool>()),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
+    )
+        .prop_map(
+            |(
+                (max_age, max_clock_skew, max_proof_len, max_jti_len),
+                (nonce_lifetime, nonce_always),
+                (proof_only, allow_bearer, public_origin, trust_forwarded_headers),
+            )| Settings {
+                max_age,
+                max_clock_skew,
+                max_proof_len,
+                max_jti_len,
+                nonce_lifetime,
+                nonce_always,
+                proof_only,
+                allow_bearer,
+                public_origin,
+                trust_forwarded_headers,
+            },
+        )
+}
+
+/// The guard for `settings`, or why `build()` refused them; its clock is at [`NOW`].
+fn configured_guard(settings: &Settings) -> Result<DpopGuard, ConfigError> {
+    let mut verifier = DpopVerifier::builder()
+        .clock(ManualClock::at(NOW))
+        .max_age(settings.max_age)
+        .max_clock_skew(settings.max_clock_skew)
+        .max_proof_len(settings.max_proof_len)
+        .max_jti_len(settings.max_jti_len);
+    if let Some(lifetime) = settings.nonce_lifetime {
+        let issuer = NonceIssuer::new(NonceKey::generate(1).unwrap()).lifetime(lifetime).clock(ManualClock::at(NOW));
+        verifier = verifier.nonces(issuer);
+    }
+    let mut guard = DpopGuard::builder().verifier(verifier.build()?);
+    guard = if settings.proof_only {
+        guard.proof_only()
+    } else {
+        // The token is valid and bound to the proof key.
+        let jkt = KEY.thumbprint().to_string();
+        guard.token_validator(validator_fn(move |token: &str| {
+            if token != TOKEN {
+                return Err(TokenError::Invalid("unknown token"));
+            }
+            let mut claims = TokenClaims::default();
+            claims.cnf_jkt = Some(jkt.clone());
+            Ok(claims)
+        }))
+    };
+    if settings.public_origin {
+        guard = guard.public_origin("https://mcp.example.com");
+    }
+    if settings.nonce_always {
+        guard = guard.nonce_policy(NoncePolicy::Always);
+    }
+    guard.allow_bearer(settings.allow_bearer).trust_forwarded_headers(settings.trust_forwarded_headers).build()
+}
+
+/// `POST https://mcp.example.com/mcp` with `DPoP an-access-token` and `proof`, through `guard`.
+fn admit(guard: &DpopGuard, proof: &[u8]) -> Result<Admission, Rejection> {
+    let uri = RequestUri { scheme: Some("https"), authority: Some("mcp.example.com"), path: "/mcp" };
+    let authorization = format!("DPoP {TOKEN}");
+    let headers = |name: &'static str| -> HeaderValues<'_> {
+        match name {
+            "authorization" => std::iter::once(authorization.as_bytes()).collect(),
+            "dpop" => std::iter::once(proof).collect(),
+            _ => HeaderValues::NONE,
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    runtime.block_on(guard.authorize(METHOD, &uri, headers))
+}
+
+/// Builds the guard; when `build()` accepts, a valid proof (with a nonce when the guard issues
+/// them) passes exactly when it fits the size limits, `garbage` never passes, and nothing
+/// panics on the way.
+fn check_settings(settings: &Settings, jti: &str, garbage: &[u8]) {
+    let Ok(guard) = configured_guard(settings) else {
+        return;
+    };
+    let nonce = guard.verifier().nonces().map(|issuer| issuer.issue().unwrap());
+    let mut proof = KEY.proof(METHOD, URL).access_token(TOKEN).issued_at(NOW as i64).jti(jti);
+    if let Some(nonce) = &nonce {
+        proof = proof.nonce(nonce);
+    }
+    let proof = proof.sign().unwrap();
+
+    assert!(admit(&guard, garbage).is_err(), "{settings:?} accepted {garbage:?}");
+    let fits = proof.len() <= settings.max_proof_len && jti.len() <= settings.max_jti_len;
+    let admitted = admit(&guard, proof.as_bytes());
+    assert_eq!(
+        admitted.is_ok(),
+        fits,
+        "{settings:?}: {:?}",
+        admitted.err().map(|r| r.www_authenticate().map(str::to_owned))
+    );
+    if fits {
+        // Accepted once.
+        assert!(admit(&guard, proof.as_bytes()).is_err(), "{settings:?}: replay accepted");
+    }
+}
+
+/// Every combination of extreme durations, deterministically: the `iat` window and the nonce
+/// lifetime are the settings whose arithmetic runs on every request.
+#[test]
+fn extreme_durations_are_refused_or_work() {
+    for max_age in EXTREME_DURATIONS {
+        for max_clock_skew in EXTREME_DURATIONS {
+            for nonce_lifetime in EXTREME_DURATIONS {
+                let settings = Settings {
+                    max_age,
+                    max_clock_skew,
+                    nonce_lifetime: Some(nonce_lifetime),
+                    nonce_always: true,
+                    ..Settings::default()
+                };
+                check_settings(&settings, "a-jti", b"not a proof");
+            }
+            check_settings(&Settings { max_age, max_clock_skew, ..Settings::default() }, "a-jti", b"not a proof");
+        }
+    }
+}
+
+fn garbage() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..300),
+        jws_like(),
+        // A valid proof cut short, or with bytes after it.
+        any::<Index>().prop_map(|i| VALID_PROOF.as_bytes()[..i.index(VALID_PROOF.len())].to_vec()),
+        "[A-Za-z0-9_.-]{1,8}".prop_map(|tail| format!("{}{tail}", *VALID_PROOF).into_bytes()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// A configuration `build()` accepts never panics at request time and never admits garbage.
+    #[test]
+    fn accepted_configurations_hold_at_request_time(
+        settings in settings(),
+        jti in "[A-Za-z0-9_-]{1,40}",
+        garbage in garbage(),
+    ) {
+        check_settings(&settings, &jti, &garbage);
     }
 }
