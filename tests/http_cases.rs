@@ -655,6 +655,41 @@ const CASES: &[Case<Profile>] = &[
         handler_runs: false,
     },
     Case {
+        name: "trusted forwarding: Forwarded beside X-Forwarded-Host alone is ambiguous",
+        profile: Profile::TrustedForwarding,
+        requests: |c| {
+            let request = c.with_proof("GET", "/mcp", &c.proof_for("GET", "https://evil.example/mcp"));
+            one(request
+                .header("forwarded", "proto=https;host=evil.example")
+                .header("x-forwarded-host", "public.example"))
+        },
+        status: 400,
+        challenge: Some(AMBIGUOUS_FORWARDING),
+        handler_runs: false,
+    },
+    Case {
+        name: "trusted forwarding: two X-Forwarded-Host fields are ambiguous",
+        profile: Profile::TrustedForwarding,
+        requests: |c| {
+            let request = c.with_proof("GET", "/mcp", &c.proof_for("GET", "http://evil.example/mcp"));
+            one(request.header("x-forwarded-host", "public.example").header("x-forwarded-host", "evil.example"))
+        },
+        status: 400,
+        challenge: Some(AMBIGUOUS_FORWARDING),
+        handler_runs: false,
+    },
+    Case {
+        name: "trusted forwarding: proto twice in one Forwarded element is ambiguous",
+        profile: Profile::TrustedForwarding,
+        requests: |c| {
+            let request = c.with_proof("GET", "/mcp", &c.proof_for("GET", "http://public.example/mcp"));
+            one(request.header("forwarded", "proto=https;host=public.example;proto=http"))
+        },
+        status: 400,
+        challenge: Some(AMBIGUOUS_FORWARDING),
+        handler_runs: false,
+    },
+    Case {
         name: "trusted forwarding: two X-Forwarded-Proto fields are ambiguous",
         profile: Profile::TrustedForwarding,
         requests: |c| {

@@ -8,6 +8,8 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use dpop_core::{Authentication, ProofOnlyAuthentication, Rejection};
 
+use crate::RejectionResponse;
+
 /// A validated access token bound to the key that signed this request's proof (or an accepted
 /// Bearer token in mixed mode): the scheme, the token's claims, and for DPoP the proof (`jkt`,
 /// `jti`, …).
@@ -55,7 +57,7 @@ impl std::error::Error for MissingAuthentication {}
 
 impl IntoResponse for MissingAuthentication {
     fn into_response(self) -> Response {
-        dpop_tower::reply_response(&Rejection::unguarded_route().reply()).into_response()
+        RejectionResponse(Rejection::unguarded_route()).into_response()
     }
 }
 

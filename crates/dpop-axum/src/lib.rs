@@ -24,9 +24,11 @@
 
 mod extract;
 mod layer;
+mod response;
 
 pub use extract::{Authenticated, MissingAuthentication, ProofOnly};
 pub use layer::DpopLayer;
+pub use response::RejectionResponse;
 
 pub use dpop_core::{AuthScheme, Authentication, DpopGuard, ProofOnlyAuthentication};
 pub use dpop_tower::{DpopService, ResponseBody, ResponseFuture};
