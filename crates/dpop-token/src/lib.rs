@@ -52,13 +52,34 @@
 //!
 //! # Why not `jsonwebtoken`
 //!
-//! `jsonwebtoken` 11 picks its crypto provider at run time and panics at the first
-//! verification ("Could not automatically determine the process-level CryptoProvider") when an
-//! application ends up with both its `aws_lc_rs` and `rust_crypto` features, which cargo's
-//! feature unification does behind your back: a panic reachable from request data. This crate
-//! verifies JWS signatures with [`dpop_core::PublicKey::verify`], whose backend is fixed at
-//! compile time with a priority order and never panics when several are enabled, and checks
-//! the claims itself.
+//! The `jsonwebtoken` crate (12.0, the current release when this was written) was tried as the
+//! verifier and is not used, for these reasons:
+//!
+//! - **A panic reachable from request data.** Its crypto provider is process-wide and chosen
+//!   at the first signature check: with both its `aws_lc_rs` and `rust_crypto` features (which
+//!   cargo's feature unification can turn on behind an application's back), or with neither,
+//!   the first `decode` panics ("Could not automatically determine the process-level
+//!   CryptoProvider"). Reproduced with 12.0.0 in both configurations.
+//! - **Installing a provider does not fix it for a library.** `CryptoProvider::install_default`
+//!   can succeed once per process: a validator installing one takes the slot from the
+//!   application (whose own later call then fails), and which provider runs depends on
+//!   start-up order. A provider backed by this crate's crypto would be plain `fn` pointers with
+//!   no state, so every verification would rebuild a [`dpop_core::PublicKey`] from the raw key
+//!   bytes of its `DecodingKey` (dpop-core only parses keys from JWK text), behind an extra
+//!   trait layer (`signature` 3's `Verifier`): the same signature check as today, slower.
+//! - **Checks it does not make**, each verified against 12.0.0: it accepts `iss` as an array
+//!   when one element matches; duplicate claims it does not validate itself are read
+//!   last-wins (`{"cnf":{"jkt":"A"},"cnf":{"jkt":"B"}}` binds to `B` — a parser differential on
+//!   the DPoP binding), with no member or element bounds; `typ` is not checked (a DPoP proof
+//!   or an ID token passes for an access token); a future `iat` is accepted. All of these
+//!   checks would have to stay here anyway.
+//! - **Dependencies**: `jsonwebtoken`, `signature` 3, `rand_core` 0.10, and the `serde_derive`
+//!   and `zeroize_derive` proc macros, none of which this crate needs otherwise; built alone
+//!   without crypto features it takes 21 s on two cores, 67 s with both crypto features.
+//!
+//! So this crate verifies JWS signatures with [`dpop_core::PublicKey::verify`], whose backend
+//! is fixed at compile time with a priority order and never panics when several are enabled,
+//! and checks the header and claims itself, with dpop-core's strict JSON reader.
 //!
 //! # Features
 //!
