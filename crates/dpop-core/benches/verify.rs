@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
 
 /// A verifier with an empty store and no per-key quota: one key signs the whole pool.
 fn fresh_verifier() -> DpopVerifier {
-    let store = InMemoryReplayStore::builder().per_key_quota(usize::MAX).build();
+    let store = InMemoryReplayStore::builder().per_key_quota(usize::MAX).build().unwrap();
     DpopVerifier::builder().replay_store(store).build().unwrap()
 }
 

@@ -12,7 +12,7 @@ use dpop_core::{InMemoryReplayStore, ReplayStore, Thumbprint};
 const ENTRIES: usize = 1_000_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = InMemoryReplayStore::builder().capacity(ENTRIES).build();
+    let store = InMemoryReplayStore::builder().capacity(ENTRIES).build()?;
     let before = resident_bytes()?;
     for i in 0..ENTRIES {
         // 1,000 client keys with 1,000 proofs each: the per-key counters are part of the cost.

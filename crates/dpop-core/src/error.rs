@@ -21,8 +21,14 @@ pub enum ErrorCode {
     InvalidRequest,
     /// `insufficient_scope`: the token lacks a required scope (RFC 6750 §3.1).
     InsufficientScope,
-    /// `temporarily_unavailable`: the server cannot decide now (replay store down or full);
-    /// the request is refused, never let through.
+    /// `temporarily_unavailable`: the server cannot decide now (replay store down or full, a
+    /// key over its replay quota, token validation unreachable); the request is refused, never
+    /// let through, with `Retry-After`.
+    ///
+    /// RFC 6750 has no code for "try again later"; this is the OAuth 2.0 one for it (RFC 6749
+    /// §4.1.2.1, IANA OAuth Extensions Error registry), which OAuth clients already know. A key
+    /// over its quota gets it too, with status 429 (RFC 6585 §4) instead of 503: the code says
+    /// "not now", the status says whether the client itself is sending too much.
     TemporarilyUnavailable,
 }
 
@@ -40,7 +46,8 @@ impl ErrorCode {
         }
     }
 
-    /// The HTTP status code that goes with this error (RFC 6750 §3.1, RFC 9449 §7.1).
+    /// The HTTP status code that usually goes with this error (RFC 6750 §3.1, RFC 9449 §7.1);
+    /// [`DpopError::status`] is the one a rejection is sent with (429 for a key over its quota).
     #[must_use]
     pub const fn status(self) -> u16 {
         match self {
@@ -57,6 +64,9 @@ impl fmt::Display for ErrorCode {
         f.write_str(self.as_str())
     }
 }
+
+/// The `Retry-After` of every `temporarily_unavailable` rejection, in seconds.
+const RETRY_AFTER_SECS: u32 = 1;
 
 /// Why a request was rejected.
 ///
@@ -131,7 +141,7 @@ pub enum DpopError {
     Replayed,
     /// The replay store has no room left; refused rather than evicting live entries.
     ReplayStoreFull,
-    /// This client key has as many live proofs recorded as one key may; refused.
+    /// This client key has as many live proofs recorded as one key may; refused with 429.
     ReplayQuotaExceeded,
     /// The replay store failed or timed out; refused rather than accepted.
     ReplayStoreUnavailable,
@@ -212,10 +222,28 @@ impl DpopError {
         }
     }
 
-    /// The HTTP status code for this rejection.
+    /// The HTTP status code for this rejection: the code's, except 429 Too Many Requests
+    /// (RFC 6585 §4) for a key over its replay quota: that client, not the server, must slow down.
     #[must_use]
     pub const fn status(&self) -> u16 {
-        self.code().status()
+        match self {
+            Self::ReplayQuotaExceeded => 429,
+            _ => self.code().status(),
+        }
+    }
+
+    /// The `Retry-After` delay in seconds (RFC 9110 §10.2.3), for the rejections that are "not
+    /// now" rather than "no" (`temporarily_unavailable`, 503 or 429); `None` for the others.
+    ///
+    /// One second for all: replay entries expire by the second, so a full store or a key at its
+    /// quota has room again within one; a store or validator that is down is probed again
+    /// within one (a Redis store's circuit breaker probes every 500 ms at most).
+    #[must_use]
+    pub const fn retry_after(&self) -> Option<u32> {
+        match self.code() {
+            ErrorCode::TemporarilyUnavailable => Some(RETRY_AFTER_SECS),
+            _ => None,
+        }
     }
 
     /// A short, human `error_description`. Never contains request bytes.
@@ -417,10 +445,10 @@ mod tests {
             | DpopError::AmbiguousForwarding => (InvalidRequest, 400),
             DpopError::UseDpopNonce(_) => (UseDpopNonce, 401),
             DpopError::InsufficientScope => (InsufficientScope, 403),
-            DpopError::ReplayStoreFull
-            | DpopError::ReplayQuotaExceeded
-            | DpopError::ReplayStoreUnavailable
-            | DpopError::TokenValidationUnavailable => (TemporarilyUnavailable, 503),
+            DpopError::ReplayQuotaExceeded => (TemporarilyUnavailable, 429),
+            DpopError::ReplayStoreFull | DpopError::ReplayStoreUnavailable | DpopError::TokenValidationUnavailable => {
+                (TemporarilyUnavailable, 503)
+            }
         }
     }
 
@@ -472,6 +500,7 @@ mod tests {
 
     #[test]
     fn every_variant_has_the_code_and_status_of_the_readme_response_table() {
+        use ErrorCode::TemporarilyUnavailable;
         let variants = every_variant();
         assert_eq!(variants.len(), 41, "every variant is listed once");
         for error in &variants {
@@ -479,6 +508,9 @@ mod tests {
             assert_eq!(error.code(), code, "{error:?}");
             assert_eq!(error.status(), status, "{error:?}");
             assert!(!error.description().is_empty(), "{error:?}");
+            // "Not now" carries Retry-After; "no" never does.
+            let expected_retry = (code == TemporarilyUnavailable).then_some(1);
+            assert_eq!(error.retry_after(), expected_retry, "{error:?}");
         }
     }
 }

@@ -174,6 +174,9 @@ impl Reply {
     }
 }
 
+/// `Retry-After` (RFC 9110 §10.2.3), lowercase like the names of [`names`].
+const RETRY_AFTER: &str = "retry-after";
+
 /// A refusal, with everything the HTTP response needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
@@ -198,10 +201,16 @@ impl Rejection {
         self.error.as_ref()
     }
 
-    /// The HTTP status code: 401, 400, 403 or 503.
+    /// The HTTP status code: 401, 400, 403, 429 or 503.
     #[must_use]
     pub fn status(&self) -> u16 {
         self.error.as_ref().map_or(401, DpopError::status)
+    }
+
+    /// The `Retry-After` delay in seconds, on 429 and 503 (see [`DpopError::retry_after`]).
+    #[must_use]
+    pub fn retry_after(&self) -> Option<u32> {
+        self.error.as_ref().and_then(DpopError::retry_after)
     }
 
     /// The `WWW-Authenticate` value (absent on 503).
@@ -226,7 +235,8 @@ impl Rejection {
         serde_json::json!({ "error": error, "error_description": description }).to_string()
     }
 
-    /// The whole response: status, `WWW-Authenticate`, `Cache-Control: no-store`, JSON body.
+    /// The whole response: status, `WWW-Authenticate` or `Retry-After`, `Cache-Control:
+    /// no-store`, JSON body.
     #[must_use]
     pub fn reply(&self) -> Reply {
         let mut headers = Vec::with_capacity(4);
@@ -235,6 +245,9 @@ impl Rejection {
         }
         if let Some(nonce) = &self.dpop_nonce {
             headers.push((names::DPOP_NONCE, nonce.clone()));
+        }
+        if let Some(seconds) = self.retry_after() {
+            headers.push((RETRY_AFTER, seconds.to_string()));
         }
         headers.push((names::CACHE_CONTROL, "no-store".to_owned()));
         headers.push((names::CONTENT_TYPE, "application/json".to_owned()));

@@ -1,11 +1,68 @@
 //! Replay protection (RFC 9449 §11.1): each proof (`jkt`, `jti`) is accepted once.
+//!
+//! # How long a record lives
+//!
+//! A proof is accepted only while its `iat` is inside the verifier's window, so its record need
+//! live only until `iat` leaves it: [`DpopVerifier::record`](crate::DpopVerifier::record) asks
+//! for `iat + max_age + 1 s − now` (the second covers the whole-second clock), never less than
+//! 1 s. With the default ±300 s window, a proof issued now is kept 301 s, one issued at the
+//! future edge of the skew 601 s ([`DpopVerifier::replay_ttl`](crate::DpopVerifier::replay_ttl),
+//! the longest). Live entries of one client are therefore its rate × about 301 s.
+//!
+//! # The in-memory store: limits and who they refuse
+//!
+//! [`InMemoryReplayStore`] never forgets a live entry to make room: when a limit is reached it
+//! refuses, and the guard answers with `Retry-After` (a refusal is never an acceptance). Three
+//! limits, all derived from one capacity `C` (default [`DEFAULT_CAPACITY`], 2,000,000):
+//!
+//! | limit | default | refusal | status |
+//! |---|---|---|---|
+//! | the store holds `C` live entries | 2,000,000 | [`ReplayStoreError::Full`] | 503 |
+//! | one key holds its quota `Q` | `C / 2` = 1,000,000 | [`ReplayStoreError::QuotaExceeded`] | 429 |
+//! | the store is above its high-water mark `C − C/4` and the key holds `C/4 ÷ 64` or more | 1,500,000 and 7,812 | [`ReplayStoreError::QuotaExceeded`] | 429 |
+//!
+//! - **A busy honest client is not locked out.** One key may hold `Q` entries: with the
+//!   default, 15,000 proofs/s (this project's load benchmark on one key) for 66 s, or
+//!   `Q / 301 s` ≈ 3,300 proofs/s for ever. A key past its quota is throttled, not shut out:
+//!   its own oldest entries expire every second and make room for as many new ones. A client
+//!   sustaining more than `C / 2 / 301 s` proofs/s on one key needs a larger `C`
+//!   (`capacity ≥ 2 × rate × (max_age + 1 s)`).
+//! - **One client cannot exhaust the store.** One key stops at `C / 2`, below the high-water
+//!   mark; any number of busy keys together stop at the mark (`3C/4`): the last quarter of the
+//!   capacity is a reserve that only keys holding few entries (fewer than 7,812 by default, a
+//!   client below ≈ 26 proofs/s) may use. A flood from one key, or from a few, leaves every
+//!   other client served.
+//! - **Fresh keys are the global bound.** A flood of proofs from ever new keys looks, entry by
+//!   entry, like many small clients: only the capacity stops it, with 503 for everyone once it
+//!   is reached. Each entry costs the attacker one signature and the server one verification
+//!   (the store is written last, after every other check), and behind a guard that validates
+//!   access tokens only requests with a valid token bound to the key write at all: fresh keys
+//!   then need fresh tokens from the authorization server. A proof-only guard on a public
+//!   endpoint has no such gate: size `C` to what the server can verify in 601 s if it must
+//!   never fill (a server verifying 15,000 proofs/s: 9 million entries).
+//!
+//! Memory: about 70 bytes per live entry (the `replay_memory` example of this crate measures the
+//! resident memory of 1,000,000 entries from 1,000 keys), so the default capacity costs at most
+//! about 140 MB, and only while that many proofs are live; an empty store costs a few kilobytes.
+//!
+//! # Many cores
+//!
+//! Entries live in shards (four per core, at least 8), chosen by a keyed hash of the proof, each
+//! with its own lock over its map and its expiry index; an insert takes one shard lock, the
+//! per-key counter of its client and one atomic for the global count. Expiry is filed by the
+//! second an entry expires (an ordered map of seconds per shard), so a long-lived record never
+//! holds back short-lived ones behind it; each insert removes up to [`EXPIRED_PER_INSERT`]
+//! expired entries of its shard, and a refusal first sweeps every shard. The
+//! `replay_concurrency` bench of this crate measures inserts from 1 to 8 threads.
 
-use std::collections::VecDeque;
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
+use std::hash::BuildHasher as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -13,6 +70,7 @@ use dashmap::mapref::entry::Entry;
 
 use crate::clock::{Clock, SystemClock};
 use crate::crypto;
+use crate::error::ConfigError;
 use crate::jwk::Thumbprint;
 
 /// The fixed-size identity of one proof: SHA-256 over the key thumbprint and `jti`.
@@ -102,55 +160,109 @@ impl<S: ReplayStore + ?Sized> ReplayStore for Arc<S> {
     }
 }
 
-/// Expired entries removed per insert; more than one, so removal outpaces insertion.
-const EXPIRED_PER_INSERT: usize = 16;
+/// Expired entries an insert removes from its shard; more than one, so removal outpaces
+/// insertion.
+pub const EXPIRED_PER_INSERT: usize = 16;
 
-/// Default number of live entries an [`InMemoryReplayStore`] holds.
-pub const DEFAULT_CAPACITY: usize = 1_000_000;
-/// Default number of live entries one client key may hold.
-pub const DEFAULT_PER_KEY_QUOTA: usize = 10_000;
+/// Default number of live entries an [`InMemoryReplayStore`] holds; the per-key quota defaults
+/// to half of the capacity.
+pub const DEFAULT_CAPACITY: usize = 2_000_000;
+
+/// The share of the capacity above the high-water mark: a reserve for keys holding few entries.
+const RESERVE_DIVISOR: usize = 4;
+/// A key may use the reserve while it holds fewer than the reserve ÷ this.
+const SMALL_KEY_DIVISOR: usize = 64;
 
 /// A bounded in-memory [`ReplayStore`] for one instance. Clones share the same entries.
 ///
-/// When full it refuses new proofs ([`ReplayStoreError::Full`]) instead of forgetting live
-/// ones; one key may hold at most its quota so a single client cannot fill it for others.
-/// Expired entries leave in insertion order, from a queue: never a scan of the whole map.
+/// When a limit is reached it refuses new proofs instead of forgetting live ones: see the
+/// [module documentation](self) for the limits, whom they refuse, and the memory they cost.
 #[derive(Clone)]
 pub struct InMemoryReplayStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    /// Proof id (truncated: 128 bits keep collisions out of reach) → client id.
-    entries: DashMap<[u8; 16], u64>,
+    shards: Box<[Mutex<Shard>]>,
+    /// Picks a proof's shard; keyed, so that no one can aim proofs at one shard.
+    shard_hasher: RandomState,
     /// Client id (truncated thumbprint) → live entries.
     per_client: DashMap<u64, usize>,
-    /// (expiry, proof id) in insertion order. TTLs are equal for one verifier, so this is
-    /// also expiry order; a later-expiring head only delays the ones behind it.
-    expiry: Mutex<VecDeque<(u64, [u8; 16])>>,
+    /// Live entries plus those being admitted, over every shard.
     len: AtomicUsize,
-    capacity: usize,
-    per_key_quota: usize,
+    limits: Limits,
     clock: Arc<dyn Clock>,
 }
 
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    capacity: usize,
+    per_key_quota: usize,
+    /// Above this many entries, only keys holding fewer than `small_key` may insert.
+    high_water: usize,
+    small_key: usize,
+}
+
+impl Limits {
+    fn new(capacity: usize, per_key_quota: usize) -> Self {
+        let reserve = capacity / RESERVE_DIVISOR;
+        Self {
+            capacity,
+            per_key_quota,
+            high_water: capacity - reserve,
+            small_key: (reserve / SMALL_KEY_DIVISOR).max(1),
+        }
+    }
+
+    /// Whether a key holding `held` entries may add one to a store holding `len` (the others
+    /// checked already: `len` is below the capacity).
+    fn admits(&self, held: usize, len: usize) -> bool {
+        held < self.per_key_quota && (len < self.high_water || held < self.small_key)
+    }
+}
+
+/// One shard: its proofs and when they expire.
+#[derive(Default)]
+struct Shard {
+    /// Proof id (truncated: 128 bits keep collisions out of reach) → client id.
+    entries: HashMap<[u8; 16], u64>,
+    /// Expiry second → the proofs expiring then.
+    expiry: BTreeMap<u64, Vec<[u8; 16]>>,
+}
+
 impl InMemoryReplayStore {
-    /// A store with [`DEFAULT_CAPACITY`], [`DEFAULT_PER_KEY_QUOTA`] and the system clock.
+    /// A store with [`DEFAULT_CAPACITY`], a per-key quota of half of it, and the system clock.
     #[must_use]
     pub fn new() -> Self {
-        Self::builder().build()
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// The default limits on `clock`.
+    pub(crate) fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::from_parts(Limits::new(DEFAULT_CAPACITY, default_quota(DEFAULT_CAPACITY)), clock)
+    }
+
+    fn from_parts(limits: Limits, clock: Arc<dyn Clock>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let shards = cores.saturating_mul(4).clamp(8, 1024);
+        InMemoryReplayStore {
+            inner: Arc::new(Inner {
+                shards: (0..shards).map(|_| Mutex::default()).collect(),
+                shard_hasher: RandomState::new(),
+                per_client: DashMap::new(),
+                len: AtomicUsize::new(0),
+                limits,
+                clock,
+            }),
+        }
     }
 
     /// Configures a store.
     pub fn builder() -> InMemoryReplayStoreBuilder {
-        InMemoryReplayStoreBuilder {
-            capacity: DEFAULT_CAPACITY,
-            per_key_quota: DEFAULT_PER_KEY_QUOTA,
-            clock: Arc::new(SystemClock),
-        }
+        InMemoryReplayStoreBuilder { capacity: DEFAULT_CAPACITY, per_key_quota: None, clock: Arc::new(SystemClock) }
     }
 
-    /// Live entries (expired ones may still count until the next insert removes them).
+    /// Live entries (expired ones may still count until an insert removes them).
     #[must_use]
     pub fn len(&self) -> usize {
         self.inner.len.load(Ordering::Acquire)
@@ -163,77 +275,101 @@ impl InMemoryReplayStore {
     }
 
     fn insert(&self, key: &ReplayKey, ttl: Duration) -> Result<Insertion, ReplayStoreError> {
-        let now = self.inner.clock.now();
-        // A few per insert keep pace with expiry (entries expire in the order they came) without
-        // ever stalling one request on a long backlog; only a refusal pays for a full sweep.
-        self.inner.remove_expired(now, EXPIRED_PER_INSERT);
-        match self.try_insert(key, ttl, now) {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        // Whole seconds, rounded up: an entry lives at least `ttl`.
+        let ttl_secs = ttl.as_secs().saturating_add(u64::from(ttl.subsec_nanos() > 0));
+        let expires = now.saturating_add(ttl_secs);
+        let proof = truncate16(key.proof_id());
+        let client = truncate8(key.client_id());
+        let shard = inner.shard(&proof)?;
+        match inner.try_insert(shard, proof, client, expires, now) {
+            // Only a refusal pays for a sweep of every shard, then tries once more.
             Err(ReplayStoreError::Full | ReplayStoreError::QuotaExceeded) => {
-                self.inner.remove_expired(now, usize::MAX);
-                self.try_insert(key, ttl, now)
+                inner.remove_all_expired(now);
+                inner.try_insert(shard, proof, client, expires, now)
             }
             outcome => outcome,
         }
     }
-
-    fn try_insert(&self, key: &ReplayKey, ttl: Duration, now: u64) -> Result<Insertion, ReplayStoreError> {
-        let inner = &*self.inner;
-
-        let proof = truncate16(key.proof_id());
-        if inner.entries.contains_key(&proof) {
-            return Ok(Insertion::AlreadyPresent);
-        }
-        // Reserve room before inserting so concurrent inserts cannot overshoot the capacity.
-        if inner.len.fetch_add(1, Ordering::AcqRel) >= inner.capacity {
-            inner.len.fetch_sub(1, Ordering::AcqRel);
-            return Err(ReplayStoreError::Full);
-        }
-        let client = truncate8(key.client_id());
-        let quota_ok = {
-            let mut count = inner.per_client.entry(client).or_insert(0);
-            if *count >= inner.per_key_quota {
-                false
-            } else {
-                *count += 1;
-                true
-            }
-        };
-        if !quota_ok {
-            inner.len.fetch_sub(1, Ordering::AcqRel);
-            return Err(ReplayStoreError::QuotaExceeded);
-        }
-        // The map's shard lock must be released before the queue lock is taken:
-        // `remove_expired` takes them in the other order.
-        let inserted = match inner.entries.entry(proof) {
-            Entry::Occupied(_) => false,
-            Entry::Vacant(vacant) => {
-                vacant.insert(client);
-                true
-            }
-        };
-        if !inserted {
-            inner.release(client);
-            return Ok(Insertion::AlreadyPresent);
-        }
-        let expires = now.saturating_add(ttl.as_secs());
-        inner.lock_expiry().push_back((expires, proof));
-        Ok(Insertion::Inserted)
-    }
 }
 
 impl Inner {
-    /// Removes up to `limit` expired entries, oldest first.
-    fn remove_expired(&self, now: u64, limit: usize) {
-        let mut queue = self.lock_expiry();
-        for _ in 0..limit {
-            let Some(&(expires, proof)) = queue.front() else { break };
-            if expires > now {
+    fn shard(&self, proof: &[u8; 16]) -> Result<&Mutex<Shard>, ReplayStoreError> {
+        let count = self.shards.len() as u64;
+        let index = usize::try_from(self.shard_hasher.hash_one(proof) % count.max(1)).unwrap_or(0);
+        self.shards.get(index).ok_or_else(|| ReplayStoreError::Unavailable("replay store has no shard".into()))
+    }
+
+    fn try_insert(
+        &self,
+        shard: &Mutex<Shard>,
+        proof: [u8; 16],
+        client: u64,
+        expires: u64,
+        now: u64,
+    ) -> Result<Insertion, ReplayStoreError> {
+        let mut shard = lock(shard);
+        // A few per insert keep pace with expiry without ever stalling one request on a backlog.
+        self.remove_expired(&mut shard, now, EXPIRED_PER_INSERT);
+        if shard.entries.contains_key(&proof) {
+            return Ok(Insertion::AlreadyPresent);
+        }
+        // Under the shard lock: no other insert of this proof can pass the check above meanwhile.
+        self.admit(client)?;
+        shard.entries.insert(proof, client);
+        shard.expiry.entry(expires).or_default().push(proof);
+        Ok(Insertion::Inserted)
+    }
+
+    /// Takes one entry's share of the capacity and of its client's quota, or refuses.
+    fn admit(&self, client: u64) -> Result<(), ReplayStoreError> {
+        // Reserve before checking, so that concurrent inserts cannot overshoot the capacity.
+        let len = self.len.fetch_add(1, Ordering::AcqRel);
+        if len >= self.limits.capacity {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+            return Err(ReplayStoreError::Full);
+        }
+        match self.per_client.entry(client) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(1);
+            }
+            Entry::Occupied(mut held) => {
+                if !self.limits.admits(*held.get(), len) {
+                    self.len.fetch_sub(1, Ordering::AcqRel);
+                    return Err(ReplayStoreError::QuotaExceeded);
+                }
+                *held.get_mut() += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes up to `limit` entries of `shard` that expired by `now`, earliest first.
+    fn remove_expired(&self, shard: &mut Shard, now: u64, limit: usize) {
+        let mut removed = 0;
+        while removed < limit {
+            let Some(mut bucket) = shard.expiry.first_entry() else { break };
+            if *bucket.key() > now {
                 break;
             }
-            queue.pop_front();
-            if let Some((_, client)) = self.entries.remove(&proof) {
-                self.release(client);
+            let proofs = bucket.get_mut();
+            while removed < limit {
+                let Some(proof) = proofs.pop() else { break };
+                if let Some(client) = shard.entries.remove(&proof) {
+                    self.release(client);
+                }
+                removed += 1;
             }
+            if proofs.is_empty() {
+                bucket.remove();
+            }
+        }
+    }
+
+    fn remove_all_expired(&self, now: u64) {
+        for shard in &self.shards {
+            self.remove_expired(&mut lock(shard), now, usize::MAX);
         }
     }
 
@@ -247,11 +383,17 @@ impl Inner {
             }
         }
     }
+}
 
-    fn lock_expiry(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, [u8; 16])>> {
-        // The queue stays consistent even if a holder panicked: every push and pop is whole.
-        self.expiry.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+/// The per-key quota of a store of `capacity` unless set: half of it.
+const fn default_quota(capacity: usize) -> usize {
+    capacity.div_ceil(2)
+}
+
+/// Locks a shard. Lock order: a shard, then a `per_client` entry, never the other way.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A shard stays consistent even if a holder panicked: every change to it is whole.
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn truncate16(id: &[u8; 32]) -> [u8; 16] {
@@ -283,8 +425,8 @@ impl fmt::Debug for InMemoryReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InMemoryReplayStore")
             .field("len", &self.len())
-            .field("capacity", &self.inner.capacity)
-            .field("per_key_quota", &self.inner.per_key_quota)
+            .field("limits", &self.inner.limits)
+            .field("shards", &self.inner.shards.len())
             .finish_non_exhaustive()
     }
 }
@@ -294,20 +436,22 @@ impl fmt::Debug for InMemoryReplayStore {
 #[must_use]
 pub struct InMemoryReplayStoreBuilder {
     capacity: usize,
-    per_key_quota: usize,
+    /// `None`: half of the capacity.
+    per_key_quota: Option<usize>,
     clock: Arc<dyn Clock>,
 }
 
 impl InMemoryReplayStoreBuilder {
-    /// The most live entries the store holds (default [`DEFAULT_CAPACITY`]).
+    /// The most live entries the store holds (default [`DEFAULT_CAPACITY`]); the high-water
+    /// mark and the reserve follow from it.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
     }
 
-    /// The most live entries one client key may hold (default [`DEFAULT_PER_KEY_QUOTA`]).
+    /// The most live entries one client key may hold (default: half of the capacity).
     pub fn per_key_quota(mut self, quota: usize) -> Self {
-        self.per_key_quota = quota;
+        self.per_key_quota = Some(quota);
         self
     }
 
@@ -318,18 +462,20 @@ impl InMemoryReplayStoreBuilder {
     }
 
     /// Builds the store.
-    pub fn build(self) -> InMemoryReplayStore {
-        InMemoryReplayStore {
-            inner: Arc::new(Inner {
-                entries: DashMap::new(),
-                per_client: DashMap::new(),
-                expiry: Mutex::new(VecDeque::new()),
-                len: AtomicUsize::new(0),
-                capacity: self.capacity,
-                per_key_quota: self.per_key_quota,
-                clock: self.clock,
-            }),
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroLimit`] for a zero capacity or a zero per-key quota: such a store
+    /// would refuse every proof.
+    pub fn build(self) -> Result<InMemoryReplayStore, ConfigError> {
+        if self.capacity == 0 {
+            return Err(ConfigError::ZeroLimit("replay store capacity"));
         }
+        let per_key_quota = self.per_key_quota.unwrap_or_else(|| default_quota(self.capacity));
+        if per_key_quota == 0 {
+            return Err(ConfigError::ZeroLimit("replay store per_key_quota"));
+        }
+        Ok(InMemoryReplayStore::from_parts(Limits::new(self.capacity, per_key_quota), self.clock))
     }
 }
 

@@ -209,8 +209,9 @@ impl DpopVerifier {
         self.inner.algorithms
     }
 
-    /// How long a replay record must live: any proof accepted now is outside the `iat` window
-    /// by then.
+    /// The longest a replay record lives: the record of a proof at the future edge of the `iat`
+    /// window. Each record lives only until its own `iat` leaves the window (see
+    /// [`record`](Self::record)), so most live far shorter.
     #[must_use]
     pub fn replay_ttl(&self) -> Duration {
         // `build` bounds both windows, so this cannot saturate; saturating keeps it panic-free.
@@ -252,14 +253,18 @@ impl DpopVerifier {
 
     /// Records the proof in the replay store; succeeds only the first time (RFC 9449 §11.1).
     ///
+    /// The record lives until the proof's `iat` leaves the acceptance window
+    /// ([`record_ttl`](Self::record_ttl)): from then on the `iat` check refuses the proof anyway.
+    ///
     /// # Errors
     ///
-    /// [`DpopError::Replayed`] for a proof seen before; a store that is full or failing is a
-    /// rejection too, never an acceptance.
+    /// [`DpopError::Replayed`] for a proof seen before; a store that is full, over this key's
+    /// quota or failing is a rejection too, never an acceptance.
     pub async fn record(&self, proof: UnrecordedProof) -> Result<VerifiedProof, DpopError> {
         let UnrecordedProof(proof) = proof;
         let key = ReplayKey::new(&proof.thumbprint, &proof.jti);
-        match self.inner.replay_store.insert_if_absent(key, self.replay_ttl()).await {
+        let ttl = self.record_ttl(proof.issued_at);
+        match self.inner.replay_store.insert_if_absent(key, ttl).await {
             Ok(Insertion::Inserted) => Ok(proof),
             Ok(Insertion::AlreadyPresent) => {
                 tracing::debug!(jkt = %proof.thumbprint, "DPoP proof rejected: replayed");
@@ -270,7 +275,8 @@ impl DpopVerifier {
                 Err(DpopError::ReplayStoreFull)
             }
             Err(ReplayStoreError::QuotaExceeded) => {
-                tracing::warn!(jkt = %proof.thumbprint, "DPoP proof rejected: per-key replay quota exhausted");
+                // A debug event: a flooding key must not flood the logs as well.
+                tracing::debug!(jkt = %proof.thumbprint, "DPoP proof rejected: per-key replay quota exhausted");
                 Err(DpopError::ReplayQuotaExceeded)
             }
             Err(ReplayStoreError::Unavailable(cause)) => {
@@ -278,6 +284,18 @@ impl DpopVerifier {
                 Err(DpopError::ReplayStoreUnavailable)
             }
         }
+    }
+
+    /// How long the record of a proof issued at `issued_at` must live from now: until
+    /// `iat + max_age`, the last second the `iat` check accepts it, plus 1 s for the
+    /// whole-second clock. At least 1 s, at most [`replay_ttl`](Self::replay_ttl).
+    #[must_use]
+    pub fn record_ttl(&self, issued_at: i64) -> Duration {
+        let now = i64::try_from(self.inner.clock.now()).unwrap_or(i64::MAX);
+        let age = i64::try_from(self.inner.max_age.as_secs()).unwrap_or(i64::MAX);
+        let until = issued_at.saturating_add(age).saturating_add(1);
+        let secs = u64::try_from(until.saturating_sub(now)).unwrap_or(0);
+        Duration::from_secs(secs.max(1).min(self.replay_ttl().as_secs()))
     }
 
     fn run_checks<'v, I>(&self, dpop_header_values: I, request: &ProofRequest<'_>) -> Result<VerifiedProof, DpopError>
@@ -618,7 +636,7 @@ impl DpopVerifierBuilder {
         let replay_store = match (self.replay_store, &self.clock) {
             (Some(store), _) => store,
             (None, None) => process_replay_store(),
-            (None, Some(clock)) => Arc::new(InMemoryReplayStore::builder().clock(Arc::clone(clock)).build()),
+            (None, Some(clock)) => Arc::new(InMemoryReplayStore::with_clock(Arc::clone(clock))),
         };
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         DpopVerifier {

@@ -1,5 +1,5 @@
 //! Replay protection (RFC 9449 §11.1): the in-memory store and the verifier's use of stores.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -7,8 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Fixture, METHOD, NOW, TOKEN, URL};
+use dpop_core::replay::{DEFAULT_CAPACITY, EXPIRED_PER_INSERT};
 use dpop_core::replay::{Insertion, ReplayFuture, ReplayKey, ReplayStoreError};
-use dpop_core::{DpopError, DpopKey, DpopVerifier, InMemoryReplayStore, ManualClock, ProofRequest, ReplayStore};
+use dpop_core::{
+    ConfigError, DpopError, DpopGuard, DpopKey, DpopVerifier, InMemoryReplayStore, ManualClock, ProofRequest,
+    ReplayStore,
+};
 use tokio::sync::Barrier;
 
 fn key(jti: &str) -> ReplayKey {
@@ -39,7 +43,7 @@ async fn keys_differ_by_client_key_and_jti() {
 
 #[tokio::test]
 async fn a_full_store_refuses_instead_of_evicting() {
-    let store = InMemoryReplayStore::builder().capacity(2).build();
+    let store = InMemoryReplayStore::builder().capacity(2).per_key_quota(2).build().unwrap();
     store.insert_if_absent(key("a"), TTL).await.unwrap();
     store.insert_if_absent(key("b"), TTL).await.unwrap();
     assert!(matches!(store.insert_if_absent(key("c"), TTL).await, Err(ReplayStoreError::Full)));
@@ -51,7 +55,7 @@ async fn a_full_store_refuses_instead_of_evicting() {
 #[tokio::test]
 async fn expiry_frees_entries() {
     let clock = ManualClock::at(NOW);
-    let store = InMemoryReplayStore::builder().capacity(1).clock(clock.clone()).build();
+    let store = InMemoryReplayStore::builder().capacity(1).clock(clock.clone()).build().unwrap();
     store.insert_if_absent(key("a"), TTL).await.unwrap();
     assert!(matches!(store.insert_if_absent(key("b"), TTL).await, Err(ReplayStoreError::Full)));
     clock.advance(TTL.as_secs() - 1);
@@ -63,26 +67,45 @@ async fn expiry_frees_entries() {
 
 #[tokio::test]
 async fn a_backlog_of_expired_entries_leaves_a_few_per_insert_and_all_before_a_refusal() {
+    const BACKLOG: usize = 2_000;
     let clock = ManualClock::at(NOW);
-    let store = InMemoryReplayStore::builder().capacity(100).per_key_quota(1000).clock(clock.clone()).build();
-    for i in 0..100 {
-        store.insert_if_absent(key(&format!("old-{i}")), TTL).await.unwrap();
+    let store = InMemoryReplayStore::builder().capacity(BACKLOG).clock(clock.clone()).build().unwrap();
+    for i in 0..BACKLOG {
+        store.insert_if_absent(client_key(i as u64, "old"), TTL).await.unwrap();
     }
     clock.advance(TTL.as_secs());
-    // One insert removes a bounded number of the 100 expired entries, not all of them...
-    store.insert_if_absent(key("new-0"), TTL).await.unwrap();
-    assert!(store.len() > 50, "{}", store.len());
+    // One insert removes a bounded number of the expired entries, not all of them...
+    store.insert_if_absent(client_key(0, "new-0"), TTL).await.unwrap();
+    assert!(store.len() > BACKLOG - EXPIRED_PER_INSERT, "{}", store.len());
     // ...and a full store sweeps every expired entry before it would refuse.
-    for i in 1..100 {
-        store.insert_if_absent(key(&format!("new-{i}")), TTL).await.unwrap();
+    for i in 1..BACKLOG {
+        store.insert_if_absent(client_key(i as u64, "new"), TTL).await.unwrap();
     }
-    assert_eq!(store.len(), 100);
-    assert!(matches!(store.insert_if_absent(key("one-too-many"), TTL).await, Err(ReplayStoreError::Full)));
+    assert_eq!(store.len(), BACKLOG);
+    let refused = store.insert_if_absent(client_key(BACKLOG as u64, "one-too-many"), TTL).await;
+    assert!(matches!(refused, Err(ReplayStoreError::Full)), "{refused:?}");
+}
+
+/// Proof `jti` of client key number `client`.
+fn client_key(client: u64, jti: &str) -> ReplayKey {
+    let mut thumbprint = [0xAA; 32];
+    thumbprint[..8].copy_from_slice(&client.to_le_bytes());
+    ReplayKey::new(&dpop_core::Thumbprint::from_bytes(thumbprint), jti)
+}
+
+#[test]
+fn a_store_that_would_refuse_everything_is_not_built() {
+    let zero_capacity = InMemoryReplayStore::builder().capacity(0).build().unwrap_err();
+    assert!(matches!(zero_capacity, ConfigError::ZeroLimit(_)), "{zero_capacity:?}");
+    let zero_quota = InMemoryReplayStore::builder().per_key_quota(0).build().unwrap_err();
+    assert!(matches!(zero_quota, ConfigError::ZeroLimit(_)), "{zero_quota:?}");
+    // The smallest store that works is built, with a quota of one entry.
+    InMemoryReplayStore::builder().capacity(1).build().unwrap();
 }
 
 #[tokio::test]
 async fn one_key_cannot_exhaust_the_store_for_others() {
-    let store = InMemoryReplayStore::builder().capacity(100).per_key_quota(2).build();
+    let store = InMemoryReplayStore::builder().capacity(100).per_key_quota(2).build().unwrap();
     let flooder = dpop_core::Thumbprint::from_bytes([7; 32]);
     store.insert_if_absent(ReplayKey::new(&flooder, "1"), TTL).await.unwrap();
     store.insert_if_absent(ReplayKey::new(&flooder, "2"), TTL).await.unwrap();
@@ -94,7 +117,7 @@ async fn one_key_cannot_exhaust_the_store_for_others() {
 #[tokio::test]
 async fn quota_is_given_back_on_expiry() {
     let clock = ManualClock::at(NOW);
-    let store = InMemoryReplayStore::builder().per_key_quota(1).clock(clock.clone()).build();
+    let store = InMemoryReplayStore::builder().per_key_quota(1).clock(clock.clone()).build().unwrap();
     store.insert_if_absent(key("1"), TTL).await.unwrap();
     assert!(matches!(store.insert_if_absent(key("2"), TTL).await, Err(ReplayStoreError::QuotaExceeded)));
     clock.advance(TTL.as_secs());
@@ -195,7 +218,7 @@ async fn the_store_keeps_proofs_for_the_whole_iat_window() {
 #[tokio::test]
 async fn the_default_verifier_store_expires_on_the_verifier_clock() {
     let clock = ManualClock::at(NOW);
-    let store = InMemoryReplayStore::builder().capacity(1).clock(clock.clone()).build();
+    let store = InMemoryReplayStore::builder().capacity(1).clock(clock.clone()).build().unwrap();
     let verifier = DpopVerifier::builder().clock(clock.clone()).replay_store(store.clone()).build().unwrap();
     let f = Fixture::with_verifier(verifier, clock.clone());
     f.verify(&f.valid()).await.unwrap();
@@ -205,4 +228,186 @@ async fn the_default_verifier_store_expires_on_the_verifier_clock() {
     let fresh = key.proof(METHOD, URL).access_token(TOKEN).issued_at((NOW + 601) as i64).sign().unwrap();
     f.verifier.verify([fresh.as_bytes()], &ProofRequest::new(METHOD, URL).access_token(TOKEN)).await.unwrap();
     assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn a_record_lives_until_its_iat_leaves_the_window() {
+    let f = Fixture::new();
+    assert_eq!(f.verifier.record_ttl(NOW as i64), Duration::from_secs(301));
+    assert_eq!(f.verifier.record_ttl(NOW as i64 - 100), Duration::from_secs(201));
+    assert_eq!(f.verifier.record_ttl(NOW as i64 + 300), Duration::from_secs(601));
+    // Never zero, even for a proof the window has just left (the clock moved meanwhile).
+    assert_eq!(f.verifier.record_ttl(NOW as i64 - 10_000), Duration::from_secs(1));
+
+    // A proof issued 100 s ago is a replay for as long as its iat is acceptable, and no longer.
+    let proof = f.mutated(|_, c| c["iat"] = serde_json::json!(NOW - 100));
+    f.verify(&proof).await.unwrap();
+    f.clock.advance(200);
+    assert_eq!(f.verify(&proof).await.unwrap_err(), DpopError::Replayed);
+    f.clock.advance(1);
+    assert_eq!(f.verify(&proof).await.unwrap_err(), DpopError::IssuedTooLongAgo);
+}
+
+#[tokio::test]
+async fn a_proof_issued_now_frees_its_entry_after_max_age_not_the_whole_window() {
+    let clock = ManualClock::at(NOW);
+    let store = InMemoryReplayStore::builder().clock(clock.clone()).build().unwrap();
+    let verifier = DpopVerifier::builder().clock(clock.clone()).replay_store(store.clone()).build().unwrap();
+    let f = Fixture::with_verifier(verifier, clock.clone());
+    f.verify(&f.valid()).await.unwrap();
+    clock.advance(300);
+    store.insert_if_absent(key("probe-300"), TTL).await.unwrap();
+    assert_eq!(store.len(), 2, "the record must outlive iat + max_age");
+    clock.advance(1);
+    // Expired entries leave as inserts pass by: sweep with inserts until the store shrinks.
+    for i in 0..1_000 {
+        store.insert_if_absent(key(&format!("probe-301-{i}")), TTL).await.unwrap();
+    }
+    assert_eq!(store.len(), 1_001, "the record of a proof issued now must not live 601 s");
+}
+
+/// Drives one client key at `per_second` proofs a second for `seconds` of manual clock time,
+/// each record living as long as the verifier asks for a proof issued now; returns the
+/// refusals.
+async fn drive_one_key(store: &InMemoryReplayStore, clock: &ManualClock, per_second: usize, seconds: usize) -> usize {
+    let (verifier, _) = common::verifier_at(NOW);
+    let ttl = verifier.record_ttl(NOW as i64);
+    let mut refused = 0;
+    for second in 0..seconds {
+        for i in 0..per_second {
+            match store.insert_if_absent(client_key(1, &format!("{}-{second}-{i}", clock_now(clock))), ttl).await {
+                Ok(Insertion::Inserted) => {}
+                Ok(Insertion::AlreadyPresent) => panic!("every proof is new"),
+                Err(ReplayStoreError::QuotaExceeded) => refused += 1,
+                Err(other) => panic!("only the key's own quota may refuse it: {other:?}"),
+            }
+        }
+        clock.advance(1);
+    }
+    refused
+}
+
+fn clock_now(clock: &ManualClock) -> u64 {
+    dpop_core::Clock::now(clock)
+}
+
+/// The load benchmark's full rate on one key, 15,000 proofs a second, for 60 s: 900,000 live
+/// entries (each lives 301 s). The default quota is half the default capacity, 1,000,000, and the
+/// high-water mark three quarters, so none is refused. The same holds at 1/100 of the scale —
+/// capacity 20,000 (quota 10,000), 150 proofs a second for 60 s — which this test drives entry by
+/// entry; past the quota the key is throttled, and let in again as its oldest entries expire.
+#[tokio::test]
+async fn one_key_at_the_benchmark_rate_for_a_minute_is_never_refused() {
+    const RATE: usize = 15_000;
+    const SCALE: usize = 100;
+    // The default quota (half the default capacity) holds a minute at the full rate.
+    const { assert!(RATE * 60 <= DEFAULT_CAPACITY / 2) };
+
+    let clock = ManualClock::at(NOW);
+    let store = InMemoryReplayStore::builder().capacity(DEFAULT_CAPACITY / SCALE).clock(clock.clone()).build().unwrap();
+    assert_eq!(drive_one_key(&store, &clock, RATE / SCALE, 60).await, 0);
+    assert_eq!(store.len(), RATE / SCALE * 60);
+
+    // The check that makes this test able to fail: the same rate past the quota is refused...
+    let over = drive_one_key(&store, &clock, RATE / SCALE, 10).await;
+    assert_eq!(over, RATE / SCALE * 70 - DEFAULT_CAPACITY / SCALE / 2);
+    // ...until the first second's entries expire (301 s after they came): not a lock-out.
+    clock.advance(301 - 70);
+    assert_eq!(drive_one_key(&store, &clock, RATE / SCALE, 1).await, 0);
+}
+
+/// The client of issue 12: one key, 17 proofs a second, for 20 minutes, on the default store.
+#[tokio::test]
+async fn a_busy_agent_on_the_default_store_is_never_refused() {
+    let clock = ManualClock::at(NOW);
+    let store = InMemoryReplayStore::builder().clock(clock.clone()).build().unwrap();
+    assert_eq!(drive_one_key(&store, &clock, 17, 20 * 60).await, 0);
+    assert!(store.len() <= 17 * 302, "{}", store.len());
+}
+
+/// Inserts proofs of client key `client` until one is refused; returns how many were accepted
+/// and the refusal.
+async fn flood(store: &InMemoryReplayStore, client: u64, at_most: usize) -> (usize, Option<ReplayStoreError>) {
+    for i in 0..at_most {
+        if let Err(refusal) = store.insert_if_absent(client_key(client, &format!("flood-{i}")), TTL).await {
+            return (i, Some(refusal));
+        }
+    }
+    (at_most, None)
+}
+
+#[tokio::test]
+async fn one_flooding_key_stops_at_its_quota_and_others_are_served() {
+    // Capacity 1,000: quota 500, high-water mark 750, a reserve of 250 for keys holding < 3.
+    let store = InMemoryReplayStore::builder().capacity(1_000).build().unwrap();
+    let (accepted, refusal) = flood(&store, 7, 10_000).await;
+    assert_eq!(accepted, 500);
+    assert!(matches!(refusal, Some(ReplayStoreError::QuotaExceeded)), "{refusal:?}");
+    for i in 0..100 {
+        let other = store.insert_if_absent(client_key(1_000 + i, "honest"), TTL).await;
+        assert_eq!(other.unwrap(), Insertion::Inserted);
+    }
+}
+
+#[tokio::test]
+async fn busy_keys_together_stop_at_the_high_water_mark_leaving_the_reserve_to_small_keys() {
+    let store = InMemoryReplayStore::builder().capacity(1_000).build().unwrap();
+    let accepted: Vec<usize> =
+        [flood(&store, 1, 1_000).await, flood(&store, 2, 1_000).await, flood(&store, 3, 1_000).await]
+            .into_iter()
+            .map(|(accepted, refusal)| {
+                assert!(matches!(refusal, Some(ReplayStoreError::QuotaExceeded)), "{refusal:?}");
+                accepted
+            })
+            .collect();
+    // Busy keys together stop at the mark, 750; past it a key may hold 3 entries at most
+    // (the third key was refused as soon as it held 3).
+    assert_eq!(accepted, [500, 250, 3]);
+    // The rest of the reserve, 247 entries, goes to keys holding 3 at most: 82 × 3, then 1.
+    for client in 100..182 {
+        for jti in ["a", "b", "c", "d"] {
+            let outcome = store.insert_if_absent(client_key(client, jti), TTL).await;
+            match jti {
+                "d" => assert!(matches!(outcome, Err(ReplayStoreError::QuotaExceeded)), "{outcome:?}"),
+                _ => assert_eq!(outcome.unwrap(), Insertion::Inserted),
+            }
+        }
+    }
+    store.insert_if_absent(client_key(500, "last"), TTL).await.unwrap();
+    assert_eq!(store.len(), 1_000);
+    let full = store.insert_if_absent(client_key(501, "none"), TTL).await;
+    assert!(matches!(full, Err(ReplayStoreError::Full)), "{full:?}");
+}
+
+/// The documented global bound: entries from ever new keys look like small clients, and only
+/// the capacity stops them (each costs the sender a signature and the server a verification).
+#[tokio::test]
+async fn fresh_keys_are_stopped_by_the_capacity_alone() {
+    let store = InMemoryReplayStore::builder().capacity(1_000).build().unwrap();
+    for client in 0..1_000 {
+        store.insert_if_absent(client_key(client, "fresh"), TTL).await.unwrap();
+    }
+    let refused = store.insert_if_absent(client_key(5_000, "late"), TTL).await;
+    assert!(matches!(refused, Err(ReplayStoreError::Full)), "{refused:?}");
+}
+
+#[test]
+fn not_now_refusals_carry_retry_after_and_a_key_over_its_quota_gets_429() {
+    let guard = DpopGuard::proof_only();
+    for (error, status) in [
+        (DpopError::ReplayQuotaExceeded, 429),
+        (DpopError::ReplayStoreFull, 503),
+        (DpopError::ReplayStoreUnavailable, 503),
+    ] {
+        let reply = guard.reject(error.clone()).reply();
+        assert_eq!(reply.status(), status, "{error:?}");
+        let headers: Vec<(&str, &str)> = reply.headers().collect();
+        assert!(headers.contains(&("retry-after", "1")), "{error:?}: {headers:?}");
+        assert!(!headers.iter().any(|(name, _)| *name == "www-authenticate"), "{error:?}: {headers:?}");
+        assert!(reply.body().contains("temporarily_unavailable"), "{error:?}");
+    }
+    // A "no" is not a "not now": no Retry-After.
+    let replayed = guard.reject(DpopError::Replayed).reply();
+    assert_eq!(replayed.status(), 401);
+    assert!(!replayed.headers().any(|(name, _)| name == "retry-after"));
 }

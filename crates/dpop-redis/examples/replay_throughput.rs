@@ -114,7 +114,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     );
 
     // One store for all tasks; no capacity or per-key quota in the way of the measurement.
-    let memory = Arc::new(InMemoryReplayStore::builder().capacity(MEMORY_CAPACITY).per_key_quota(usize::MAX).build());
+    let memory = Arc::new(InMemoryReplayStore::builder().capacity(MEMORY_CAPACITY).per_key_quota(usize::MAX).build()?);
     print("InMemoryReplayStore", &run(memory, MEMORY_TTL, tasks, duration, run_id).await?);
 
     let prefix = format!("dpop-bench:{run_id}:");
