@@ -5,8 +5,13 @@
 #      Redis on 127.0.0.1:6379), one after the other, each in its own process;
 #   2. the criterion benches verify/full vs verify/signature_only (dpop-core) and
 #      verify/full_with_jwt_cached vs verify/signature_only (dpop-bench), with their ratios;
-#   3. the in-memory replay store's bytes per entry (dpop-core example replay_memory);
-# and prints one summary. About 3 minutes on a 2-core VM once built.
+#   3. the in-memory replay store's bytes per entry (dpop-core example replay_memory) and its
+#      inserts per second from 1, 2, 4 and 8 threads (dpop-core bench replay_concurrency);
+# and prints one summary. About 4 minutes on a 2-core VM once built.
+#
+# Every proof of the load run is signed by one client key, at the full rate, and (c) and (d) use
+# the default in-memory replay store: a busy client must never be refused, so any non-2xx
+# response fails the run (the `errors` column).
 #
 # Environment: DURATION (s, default 10), WARMUP (s per round, default 0.5), CONNECTIONS (default 32),
 # MEASUREMENT_TIME (criterion, s, default 5). Extra arguments go to `dpop-bench run`, e.g.
@@ -29,6 +34,7 @@ cargo build --release -p dpop-bench
 cargo build --release -p dpop-core --example replay_memory
 cargo bench -p dpop-core --bench verify --no-run
 cargo bench -p dpop-bench --bench guard --no-run
+cargo bench -p dpop-core --bench replay_concurrency --no-run
 built=$(date +%s)
 
 echo
@@ -62,6 +68,11 @@ echo
 echo "== in-memory replay store: memory per entry"
 "$TARGET_DIR/release/examples/replay_memory" | tee "$OUT/memory.txt"
 
+echo
+echo "== criterion: in-memory replay store, inserts from 1, 2, 4, 8 threads"
+cargo bench -p dpop-core --bench replay_concurrency -- --measurement-time "$MEASUREMENT_TIME" \
+    | tee "$OUT/concurrency.txt"
+
 end=$(date +%s)
 echo
 echo "================================ summary ================================"
@@ -75,5 +86,7 @@ echo "criterion medians (target: full ≤ 1.10 × signature_only, full_with_jwt_
 cat "$OUT/core.txt" "$OUT/guard.txt"
 echo
 grep -E 'bytes per entry' "$OUT/memory.txt" || true
+echo "replay store inserts/s over all threads (median; beyond the CPU count: contention, not speed)"
+awk '/^replay_insert/ { name = $1 } /thrpt:/ && name { print "  " name, $4, $5; name = "" }' "$OUT/concurrency.txt" || true
 echo
 echo "time: build $((built - start)) s, benchmarks $((end - built)) s, total $((end - start)) s"

@@ -105,11 +105,12 @@ pub struct ServerOptions {
     pub redis_prefix: String,
 }
 
-/// The in-memory replay store of the benchmark: one client key signs every proof, so the
-/// per-key quota is lifted; the capacity holds far more than a run inserts.
+/// The in-memory replay store of the benchmark, with the default limits: one client key signs
+/// every proof at the full rate, and the default per-key quota must let it through (any
+/// refusal is a non-2xx response, which fails the run).
 #[must_use]
 pub fn memory_store() -> InMemoryReplayStore {
-    InMemoryReplayStore::builder().per_key_quota(usize::MAX).capacity(20_000_000).build()
+    InMemoryReplayStore::new()
 }
 
 /// The guard of (c), (d) and (c)+Redis: default verifier checks on `store`, the resource's
