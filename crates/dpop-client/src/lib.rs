@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `reqwest` (default) | [`DpopMiddleware`] for `reqwest-middleware` |
 //! | `tower` | `tower::DpopLayer` for clients that are `Service<http::Request<B>>` (hyper-util's) |
-//! | `rmcp` | `rmcp::DpopMcpClient`: rmcp's streamable-HTTP client trait, for MCP servers behind DPoP |
+//! | `rmcp` | [`rmcp::DpopMcpClient`]: rmcp's streamable-HTTP client trait, for MCP servers behind DPoP |
 //! | `oauth` | `oauth`: token requests with proofs, PKCE, `dpop_jkt`, MCP discovery, registration |
 //!
 //! Each integration retries **once** when a server asks for a nonce (`use_dpop_nonce`) or
@@ -40,6 +40,8 @@ mod error;
 pub mod keys;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+#[cfg(feature = "rmcp")]
+pub mod rmcp;
 mod session;
 
 #[cfg(feature = "reqwest")]

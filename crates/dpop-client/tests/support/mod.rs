@@ -32,14 +32,23 @@ pub fn clock_ahead(seconds: u64) -> ManualClock {
     ManualClock::at(SystemClock.now() + seconds)
 }
 
+/// One request a server answered: method, path, status, content type.
+pub type Logged = (String, String, u16, String);
+
 /// Requests and refusals a server saw.
 #[derive(Clone, Default)]
 pub struct Counters {
     requests: Arc<AtomicUsize>,
     refusals: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<Logged>>>,
 }
 
 impl Counters {
+    /// Every request as (method, path, status, content type).
+    pub fn log(&self) -> Vec<Logged> {
+        self.log.lock().unwrap().clone()
+    }
+
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
@@ -54,7 +63,11 @@ fn outer_layer(router: Router, counters: Counters, clock: Option<ManualClock>) -
         let (counters, clock) = (counters.clone(), clock.clone());
         async move {
             counters.requests.fetch_add(1, Ordering::SeqCst);
+            let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
             let mut response = next.run(request).await;
+            let content_type =
+                response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            counters.log.lock().unwrap().push((method, path, response.status().as_u16(), content_type.to_owned()));
             if response.status().is_client_error() {
                 counters.refusals.fetch_add(1, Ordering::SeqCst);
             }
