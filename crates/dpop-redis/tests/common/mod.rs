@@ -1,6 +1,6 @@
 //! Shared test helpers: the "is Redis there?" gate, unique key prefixes, direct Redis access,
 //! and a fault-injecting TCP proxy in front of Redis.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(dead_code, unused_imports, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 pub mod servers;
 
@@ -18,38 +18,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// The Redis the tests use. Loopback only.
-pub const REDIS_ADDR: &str = "127.0.0.1:6379";
-pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
-/// Set (to anything but empty or `0`) to turn "no Redis" into a failure instead of a skip.
-pub const REQUIRE_VAR: &str = "DPOP_GUARD_REQUIRE_REDIS";
+pub use dpop_test_support::{REDIS_ADDR, REDIS_URL, redis_or_skip};
 /// TTL of records written by tests that do not test expiry: leftovers of a failed test go away.
 pub const TTL: Duration = Duration::from_secs(60);
 /// Generous deadline for tests that are not about timeouts (a loaded CI machine is slow).
 pub const RELAXED_TIMEOUT: Duration = Duration::from_secs(2);
 /// Outer bound on any single operation: an error is fine, a hang is not.
 pub const NO_HANG: Duration = Duration::from_secs(10);
-
-/// Whether Redis answers at [`REDIS_ADDR`]. Without it the test is skipped (returns `false`
-/// after saying why on stderr), or fails if [`REQUIRE_VAR`] is set.
-pub async fn redis_or_skip(test: &str) -> bool {
-    match redis_answers().await {
-        Ok(()) => true,
-        Err(reason) => {
-            let required = std::env::var_os(REQUIRE_VAR).is_some_and(|v| !v.is_empty() && v != "0");
-            assert!(
-                !required,
-                "{test}: no Redis at {REDIS_ADDR} ({reason}), and {REQUIRE_VAR} is set: \
-                 start Redis on {REDIS_ADDR} or unset {REQUIRE_VAR} to skip"
-            );
-            eprintln!(
-                "{test}: skipped: no Redis at {REDIS_ADDR} ({reason}) \
-                 (set {REQUIRE_VAR}=1 to make this a failure)"
-            );
-            false
-        }
-    }
-}
 
 /// Skips the calling test (returns from it) when Redis is not there; see [`redis_or_skip`].
 #[macro_export]
@@ -69,23 +44,6 @@ macro_rules! require_redis {
 /// `store::some_test::{{closure}}::here` → `store::some_test`.
 pub fn test_name(path: &str) -> String {
     path.trim_end_matches("::here").trim_end_matches("::{{closure}}").to_owned()
-}
-
-async fn redis_answers() -> Result<(), String> {
-    let probe = async {
-        let mut stream = TcpStream::connect(REDIS_ADDR).await.map_err(|e| e.to_string())?;
-        stream.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
-        let mut reply = [0u8; 7];
-        stream.read_exact(&mut reply).await.map_err(|e| e.to_string())?;
-        if &reply == b"+PONG\r\n" {
-            Ok(())
-        } else {
-            Err(format!("unexpected PING reply {:?}", String::from_utf8_lossy(&reply)))
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(2), probe)
-        .await
-        .unwrap_or_else(|_| Err("no PING reply within 2 s".to_owned()))
 }
 
 /// A key prefix no other test (or test run) uses.

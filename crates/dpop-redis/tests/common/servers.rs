@@ -10,13 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::REQUIRE_VAR;
 
 /// How long a server may take to accept connections, or a Cluster to agree.
 const STARTUP: Duration = Duration::from_secs(20);
 
-/// Whether `redis-server` and `redis-cli` can be run. Without them the test is skipped (returns
-/// `false` after saying why on stderr), or fails if [`REQUIRE_VAR`] is set.
+/// Whether `redis-server` and `redis-cli` can be run; see `dpop_test_support::skip_or_fail`.
 pub fn redis_server_or_skip(test: &str) -> bool {
     let missing: Vec<&str> = ["redis-server", "redis-cli"]
         .into_iter()
@@ -29,13 +27,7 @@ pub fn redis_server_or_skip(test: &str) -> bool {
                 .is_ok_and(|status| status.success())
         })
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let required = std::env::var_os(REQUIRE_VAR).is_some_and(|v| !v.is_empty() && v != "0");
-    assert!(!required, "{test}: cannot run {missing:?}, and {REQUIRE_VAR} is set: install redis-server");
-    eprintln!("{test}: skipped: cannot run {missing:?} (set {REQUIRE_VAR}=1 to make this a failure)");
-    false
+    missing.is_empty() || dpop_test_support::skip_or_fail(test, &format!("cannot run {missing:?}"))
 }
 
 /// Skips the calling test (returns from it) when `redis-server` cannot be run.

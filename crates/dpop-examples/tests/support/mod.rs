@@ -3,7 +3,6 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod cases;
-pub mod redis;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dpop_guard::replay::ReplayKey;
 use dpop_guard::{DpopGuard, DpopVerifier, NonceIssuer, NonceKey, NoncePolicy};
 use dpop_redis::RedisReplayStore;
-use support::redis::{REDIS_ADDR, REDIS_URL, redis_or_skip};
+use dpop_test_support::{REDIS_ADDR, REDIS_URL, redis_or_skip};
 use support::{Client, Framework, RawResponse, TestServer, send};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Barrier, watch};

@@ -5,8 +5,6 @@
 
 #[path = "../examples/support/mod.rs"]
 mod examples_support;
-#[path = "support/redis.rs"]
-mod redis_gate;
 
 use clap::{CommandFactory as _, Parser as _};
 use dpop_guard::DpopKey;
@@ -14,7 +12,7 @@ use examples_support::auth_server::{AuthServer, AuthServerConfig};
 use examples_support::client::{self, McpClient, Proof};
 use examples_support::mcp_server::{Args, build};
 use examples_support::{actix_app, challenge_param};
-use redis_gate::{REDIS_URL, redis_or_skip};
+use dpop_test_support::{REDIS_URL, redis_or_skip};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "test-client";
@@ -55,7 +53,7 @@ async fn mcp_server_names_the_option_of_a_configuration_that_cannot_work() {
         ),
         (&["--issuer", "as.example.com"], "--issuer: the authorization server's issuer identifier is an https:// URL"),
         (&["--jwks-url", "http://as.example.com/jwks"], "--jwks-url: the endpoint URL must be https"),
-        (&["--jwks-url", "not a url"], "--jwks-url: the endpoint URL is not a valid http(s) URL"),
+        (&["--jwks-url", "not a url"], "--jwks-url: the endpoint or issuer URL is not a valid http(s) URL"),
         (&["--jwks", "{\"keys\": []}"], "--jwks: no usable public signing key in it"),
         (&["--jwks", "[1, 2]"], "--jwks: neither a JWK Set (with `keys`) nor a JWK (with `kty`)"),
         (&["--jwks-file", "/nonexistent/jwks.json"], "--jwks-file: cannot read /nonexistent/jwks.json"),
