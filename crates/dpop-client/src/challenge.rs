@@ -29,7 +29,7 @@ pub(crate) fn param<'p>(params: &'p [Param], scheme: &str, name: &str) -> Option
 }
 
 /// The value of `name` in any challenge (`resource_metadata` may come with Bearer or DPoP).
-#[cfg(test)]
+#[cfg(any(feature = "oauth", test))]
 pub(crate) fn any_param<'p>(params: &'p [Param], name: &str) -> Option<&'p str> {
     params.iter().find(|p| p.name == name).map(|p| p.value.as_str())
 }

@@ -13,7 +13,7 @@
 //! | `reqwest` (default) | [`DpopMiddleware`] for `reqwest-middleware` |
 //! | `tower` | `tower::DpopLayer` for clients that are `Service<http::Request<B>>` (hyper-util's) |
 //! | `rmcp` | [`rmcp::DpopMcpClient`]: rmcp's streamable-HTTP client trait, for MCP servers behind DPoP |
-//! | `oauth` | `oauth`: token requests with proofs, PKCE, `dpop_jkt`, MCP discovery, registration |
+//! | `oauth` | [`oauth`]: token requests with proofs, PKCE, `dpop_jkt`, MCP discovery, registration |
 //!
 //! Each integration retries **once** when a server asks for a nonce (`use_dpop_nonce`) or
 //! refuses `iat` while showing another clock, and only when the request body can be sent again.
@@ -38,6 +38,8 @@
 mod challenge;
 mod error;
 pub mod keys;
+#[cfg(feature = "oauth")]
+pub mod oauth;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 #[cfg(feature = "rmcp")]

@@ -88,13 +88,9 @@ impl DpopMiddleware {
             let verdict = self.session.observe(url, &ResponseInfo::new(status, response.headers()));
             return Ok((response, verdict));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len().saturating_add(chunk.len()) > MAX_ERROR_BODY {
-                return Err(middleware_error(ClientError::ResponseTooLarge { limit: MAX_ERROR_BODY }.logged()));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let Some(body) = read_limited(&mut response, MAX_ERROR_BODY).await? else {
+            return Err(middleware_error(ClientError::ResponseTooLarge { limit: MAX_ERROR_BODY }.logged()));
+        };
         let headers = std::mem::take(response.headers_mut());
         let verdict = self.session.observe(url, &ResponseInfo::new(status, &headers).with_body(&body));
         let mut rebuilt = http::Response::new(body);
@@ -124,6 +120,22 @@ impl Middleware for DpopMiddleware {
         }
         Ok(response)
     }
+}
+
+/// The rest of the body, or `None` when it is longer than `limit` bytes (then nothing more is
+/// read).
+pub(crate) async fn read_limited(response: &mut Response, limit: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|length| length > limit as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// The token of `Authorization: DPoP <token>`, for `ath`.

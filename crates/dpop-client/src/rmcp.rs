@@ -302,18 +302,14 @@ fn media_type(response: &reqwest::Response) -> Option<String> {
 
 /// The whole body, refused past `limit` bytes.
 async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, Error> {
-    if response.content_length().is_some_and(|length| length > limit as u64) {
-        return Err(StreamableHttpError::ResponseBodyTooLarge { max_size: limit });
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| StreamableHttpError::Client(e.into()))? {
-        if body.len().saturating_add(chunk.len()) > limit {
+    match crate::reqwest::read_limited(&mut response, limit).await {
+        Ok(Some(body)) => Ok(body),
+        Ok(None) => {
             tracing::warn!(limit, "MCP response larger than the limit");
-            return Err(StreamableHttpError::ResponseBodyTooLarge { max_size: limit });
+            Err(StreamableHttpError::ResponseBodyTooLarge { max_size: limit })
         }
-        body.extend_from_slice(&chunk);
+        Err(error) => Err(StreamableHttpError::Client(error.into())),
     }
-    Ok(body)
 }
 
 /// At most `limit` bytes of the body, for a diagnostic.

@@ -351,7 +351,9 @@ async fn token(
     let field = |name: &str| form.get(name).cloned();
     let grant = match field("grant_type").as_deref() {
         Some("authorization_code") => {
-            let Some(grant) = field("code").and_then(|code| state.codes.lock().unwrap().remove(&code)) else {
+            // Only looked at here: a request refused for its proof (a nonce to fetch) must not
+            // use the code up. It is removed once the proof passed.
+            let Some(grant) = field("code").and_then(|code| state.codes.lock().unwrap().get(&code).cloned()) else {
                 return oauth_error("invalid_grant");
             };
             let verifier = field("code_verifier").unwrap_or_default();
@@ -379,6 +381,11 @@ async fn token(
         }
     };
     let jkt = accepted.jkt();
+    if let Some(code) = field("code").filter(|_| grant.is_some())
+        && state.codes.lock().unwrap().remove(&code).is_none()
+    {
+        return oauth_error("invalid_grant");
+    }
     if field("grant_type").as_deref() == Some("refresh_token") {
         let bound = field("refresh_token").and_then(|token| state.refresh.lock().unwrap().remove(&token));
         if bound.as_deref() != Some(jkt.as_str()) {
