@@ -17,6 +17,10 @@
 //! prefix check `htu` against the full path the client used. Every decision is
 //! [`dpop_core::DpopGuard`]'s.
 //!
+//! A layer applied with `.layer(..)` also serves the RFC 9728 metadata document at the guard's
+//! well-known path. Behind `.route_layer(..)` or on a sub-router it only sees its own routes:
+//! merge [`metadata_router`] beside them.
+//!
 //! [axum]: https://docs.rs/axum
 
 #![forbid(unsafe_code)]
@@ -24,10 +28,12 @@
 
 mod extract;
 mod layer;
+mod metadata;
 mod response;
 
 pub use extract::{Authenticated, MissingAuthentication, ProofOnly};
 pub use layer::DpopLayer;
+pub use metadata::metadata_router;
 pub use response::RejectionResponse;
 
 pub use dpop_core::{AuthScheme, Authentication, DpopGuard, ProofOnlyAuthentication};
