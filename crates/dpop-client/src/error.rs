@@ -12,6 +12,8 @@ use dpop_core::{CryptoError, KeyError};
 pub enum ClientError {
     /// The crypto backend failed to make a key, a random value or a signature.
     Crypto(CryptoError),
+    /// The operating system's random generator failed (no `jti`, PKCE verifier or `state`).
+    Random,
     /// A stored key is not a usable ES256 (P-256) private key.
     Key(KeyError),
     /// A PEM text is not a PKCS#8 P-256 private key.
@@ -49,6 +51,7 @@ impl fmt::Display for ClientError {
         match self {
             Self::Crypto(error) => write!(f, "DPoP client: {error}"),
             Self::Key(error) => write!(f, "DPoP client: {error}"),
+            Self::Random => f.write_str("DPoP client: the operating system's random generator failed"),
             Self::Pem => f.write_str("DPoP client: the PEM text is not a PKCS#8 P-256 private key"),
             Self::Io { path, source } => write!(f, "DPoP client: key file {}: {source}", path.display()),
             Self::KeyFileTooLarge(path) => {

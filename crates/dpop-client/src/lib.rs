@@ -11,7 +11,7 @@
 //! | feature | what |
 //! |---|---|
 //! | `reqwest` (default) | [`DpopMiddleware`] for `reqwest-middleware` |
-//! | `tower` | `tower::DpopLayer` for clients that are `Service<http::Request<B>>` (hyper-util's) |
+//! | `tower` | [`tower::DpopLayer`] for clients that are `Service<http::Request<B>>` (hyper-util's) |
 //! | `rmcp` | [`rmcp::DpopMcpClient`]: rmcp's streamable-HTTP client trait, for MCP servers behind DPoP |
 //! | `oauth` | [`oauth`]: token requests with proofs, PKCE, `dpop_jkt`, MCP discovery, registration |
 //!
@@ -45,6 +45,8 @@ pub mod reqwest;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 mod session;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[cfg(feature = "reqwest")]
 pub use crate::reqwest::DpopMiddleware;

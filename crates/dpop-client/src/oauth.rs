@@ -511,9 +511,7 @@ fn strings(document: &Value, name: &str) -> Vec<String> {
 /// `bytes` random bytes, base64url.
 fn random_text(bytes: usize) -> Result<String, ClientError> {
     let mut random = vec![0u8; bytes];
-    rand_core::OsRng
-        .try_fill_bytes(&mut random)
-        .map_err(|_| ClientError::OAuth("the random generator failed".into()).logged())?;
+    rand_core::OsRng.try_fill_bytes(&mut random).map_err(|_| ClientError::Random.logged())?;
     Ok(URL_SAFE_NO_PAD.encode(random))
 }
 

@@ -73,7 +73,7 @@ impl DpopMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<(Response, Verdict)> {
         let url = request.url().as_str().to_owned();
-        let token = dpop_token(request.headers());
+        let token = crate::session::dpop_access_token(request.headers());
         let proof = self.session.proof(request.method().as_str(), &url, token.as_deref()).map_err(middleware_error)?;
         let proof = HeaderValue::try_from(proof).map_err(|_| middleware_error(ClientError::InvalidUrl.logged()))?;
         request.headers_mut().insert(dpop_core::headers::names::DPOP, proof);
@@ -136,13 +136,6 @@ pub(crate) async fn read_limited(response: &mut Response, limit: usize) -> Resul
         body.extend_from_slice(&chunk);
     }
     Ok(Some(body))
-}
-
-/// The token of `Authorization: DPoP <token>`, for `ath`.
-pub(crate) fn dpop_token(headers: &http::HeaderMap) -> Option<String> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("DPoP").then(|| token.trim().to_owned())
 }
 
 fn middleware_error(error: ClientError) -> reqwest_middleware::Error {

@@ -21,8 +21,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dpop_axum::{Authenticated, DpopLayer};
 use dpop_core::token_endpoint::TokenEndpoint;
 use dpop_core::{
-    Clock, DpopGuard, DpopVerifier, ManualClock, NonceIssuer, NonceKey, NoncePolicy, SystemClock, TokenClaims,
-    TokenError, validator_fn,
+    DpopGuard, DpopVerifier, NoncePolicy, TokenClaims, TokenError, clock::Clock, clock::ManualClock,
+    clock::SystemClock, nonce::NonceIssuer, nonce::NonceKey, validator_fn,
 };
 use serde_json::{Value, json};
 use sha2::Digest as _;
