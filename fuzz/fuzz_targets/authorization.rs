@@ -2,7 +2,7 @@
 //! Bearer credential it accepts is exactly `scheme 1*SP token68` (RFC 9110 §11.2, §11.6.2).
 #![no_main]
 
-use dpop_core::{Credentials, HeaderValues, parse_authorization};
+use dpop_core::{headers::HeaderValues, internals::Credentials, internals::parse_authorization};
 use libfuzzer_sys::fuzz_target;
 
 /// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

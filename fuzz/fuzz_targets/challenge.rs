@@ -3,7 +3,9 @@
 //! (RFC 9110 §11.6.1 grammar, every parameter a quoted-string) into exactly the parameters given.
 #![no_main]
 
-use dpop_core::{Algorithm, AlgorithmSet, Challenge, ErrorCode, ErrorScheme, quoted_string};
+use dpop_core::{
+    Algorithm, AlgorithmSet, ErrorCode, internals::Challenge, internals::ErrorScheme, internals::quoted_string,
+};
 use libfuzzer_sys::fuzz_target;
 
 const CODES: [ErrorCode; 6] = [

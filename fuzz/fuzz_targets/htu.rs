@@ -3,7 +3,7 @@
 //! every URI that normalizes, and exactly equality of the normal forms.
 #![no_main]
 
-use dpop_core::{htu_matches, normalize_htu};
+use dpop_core::{internals::htu_matches, internals::normalize_htu};
 use libfuzzer_sys::fuzz_target;
 
 fn check_one(uri: &str) {

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use dpop_core::ManualClock;
+use dpop_core::clock::ManualClock;
 use dpop_core::nonce::{NonceIssuer, NonceKey};
 use libfuzzer_sys::fuzz_target;
 

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use dpop_core::{Algorithm, DpopVerifier, ManualClock, ProofRequest};
+use dpop_core::{Algorithm, DpopVerifier, ProofRequest, clock::ManualClock};
 use libfuzzer_sys::fuzz_target;
 
 /// RFC 9449 Figure 13: resource request proof with `ath`.

@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use dpop_core::{Algorithm, AlgorithmSet, DpopVerifier, ManualClock, ProofRequest, www_authenticate};
+use dpop_core::{Algorithm, AlgorithmSet, DpopVerifier, ProofRequest, clock::ManualClock, internals::www_authenticate};
 use libfuzzer_sys::fuzz_target;
 
 /// RFC 9449 Figure 2: token request proof (`POST https://server.example.com/token`).

@@ -9,7 +9,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage as _, HttpResponse};
-use dpop_core::{Admission, DpopGuard, HeaderValues, Rejection, Reply, RequestUri, TokenValidator};
+use dpop_core::{Admission, DpopGuard, Rejection, Reply, RequestUri, TokenValidator, headers::HeaderValues};
 
 /// Applies DPoP to every request of the wrapped app, scope or resource.
 ///

@@ -10,7 +10,7 @@ use dpop_core::Rejection;
 /// ```
 /// use axum::http::request::Parts;
 /// use dpop_axum::RejectionResponse;
-/// use dpop_core::{DpopGuard, HeaderValues, RequestUri};
+/// use dpop_core::{DpopGuard, headers::HeaderValues, RequestUri};
 ///
 /// fn check(guard: &DpopGuard, parts: &Parts) -> Result<(), RejectionResponse> {
 ///     let uri = RequestUri { scheme: None, authority: None, path: parts.uri.path() };

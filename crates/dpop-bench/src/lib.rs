@@ -31,7 +31,7 @@ pub fn authorize(
     proof: &[u8],
     authorization: &[u8],
 ) -> Result<dpop_core::Admission, BoxError> {
-    use dpop_core::{HeaderValues, RequestUri};
+    use dpop_core::{RequestUri, headers::HeaderValues};
     let uri = RequestUri { scheme: None, authority: None, path: fixture::PATH };
     let headers = |name: &'static str| match name {
         "authorization" => [authorization].into_iter().collect(),

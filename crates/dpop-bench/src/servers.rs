@@ -14,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::serve::ListenerExt as _;
-use dpop_core::{DpopGuard, DpopVerifier, InMemoryReplayStore, PublicKey, ReplayStore};
+use dpop_core::{DpopGuard, DpopVerifier, PublicKey, replay::InMemoryReplayStore, replay::ReplayStore};
 use dpop_token::{CachedValidator, JwkSet, JwtValidator};
 
 use crate::BoxError;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dpop_core::clock::{Clock, SystemClock};
 use dpop_core::inspect::{CheckOutcome, CheckReport, Inspection};
-use dpop_core::{Algorithm, DEFAULT_IAT_WINDOW, DpopVerifier, ManualClock, ProofRequest, Thumbprint};
+use dpop_core::{Algorithm, DEFAULT_IAT_WINDOW, DpopVerifier, ProofRequest, Thumbprint, clock::ManualClock};
 use serde_json::Value;
 
 use crate::input;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use dpop_core::{DpopKey, normalize_htu};
+use dpop_core::{DpopKey, internals::normalize_htu};
 use serde_json::{Map, Value};
 
 use crate::input;

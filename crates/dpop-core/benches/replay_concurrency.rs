@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dpop_core::replay::ReplayKey;
-use dpop_core::{InMemoryReplayStore, ManualClock, ReplayStore, Thumbprint};
+use dpop_core::{Thumbprint, clock::ManualClock, replay::InMemoryReplayStore, replay::ReplayStore};
 
 /// Distinct proofs per thread; a thread cycles through them, moving the clock past their expiry
 /// before reusing one, so the store's size stays bounded whatever the iteration count.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use dpop_core::{Algorithm, DpopKey, DpopVerifier, EcCurve, InMemoryReplayStore, ProofRequest, PublicKey};
+use dpop_core::{Algorithm, DpopKey, DpopVerifier, EcCurve, ProofRequest, PublicKey, replay::InMemoryReplayStore};
 
 const URL: &str = "https://mcp.example.com/mcp";
 const TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJl";

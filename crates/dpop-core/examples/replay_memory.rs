@@ -7,7 +7,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use dpop_core::replay::ReplayKey;
-use dpop_core::{InMemoryReplayStore, ReplayStore, Thumbprint};
+use dpop_core::{Thumbprint, replay::InMemoryReplayStore, replay::ReplayStore};
 
 const ENTRIES: usize = 1_000_000;
 

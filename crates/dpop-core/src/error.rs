@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::algorithm::Algorithm;
 use crate::nonce::NonceRejection;
+use crate::proof::algorithm::Algorithm;
 
 /// The error codes a resource server answers with (RFC 9449 §7.1, §8; RFC 6750 §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -68,4 +68,6 @@ pub mod names {
     pub const CACHE_CONTROL: &str = "cache-control";
     /// `Content-Type` (RFC 9110 §8.3).
     pub const CONTENT_TYPE: &str = "content-type";
+    /// `Retry-After` (RFC 9110 §10.2.3).
+    pub const RETRY_AFTER: &str = "retry-after";
 }

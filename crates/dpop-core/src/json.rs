@@ -659,7 +659,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 mod tests {
     use super::*;
     use crate::TokenClaims;
-    use crate::proof::parse_claims;
+    use crate::proof::jws::parse_claims;
 
     fn value(text: &str) -> Result<Map<String, Value>, JsonError> {
         parse_value_object(text.as_bytes(), Limits::TOKEN)

@@ -55,56 +55,50 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod access_token;
-mod algorithm;
-mod authorization;
-mod challenge;
+// The layout follows the architecture: `proof` is RFC 9449 §4 (every §4.3 check in
+// `proof::checks`), `guard` the per-request HTTP decision, `token` access tokens (§6 binding,
+// validators, the token endpoint), `replay` and `nonce` the server state (§11.1, §8), `signer`
+// the client side's proofs.
 pub mod clock;
-pub mod cors;
 mod crypto;
 mod error;
 mod guard;
 pub mod headers;
-mod htu;
-pub mod inspect;
 #[doc(hidden)]
 pub mod json;
-mod jwk;
-pub mod metadata;
 pub mod nonce;
 mod proof;
 pub mod replay;
 mod signer;
-mod target;
 mod token;
-pub mod token_endpoint;
-mod validator_fn;
-mod verifier;
 
-pub use access_token::{TokenClaims, TokenError, TokenFuture, TokenValidator};
-pub use algorithm::{Algorithm, AlgorithmSet};
-pub use authorization::{Credentials, parse_authorization};
-pub use challenge::{Challenge, ErrorScheme, quoted_string, www_authenticate};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::CryptoError;
 pub use error::{ConfigError, DpopError, ErrorCode};
+pub use guard::cors;
 pub use guard::{
     Admission, AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, NoncePolicy, NoncePredicate,
-    PendingAuthorization, ProofOnlyAuthentication, Rejection, Reply,
+    PendingAuthorization, ProofOnlyAuthentication, Rejection, Reply, RequestUri,
 };
-pub use headers::HeaderValues;
-pub use htu::{htu_matches, normalize_htu};
-pub use jwk::{EcCurve, MAX_RSA_BITS, MIN_RSA_BITS, PublicKey, Thumbprint};
-pub use nonce::{NonceIssuer, NonceKey};
-pub use replay::{InMemoryReplayStore, ReplayStore};
-pub use signer::{DpopKey, KeyError, ProofBuilder};
-pub use target::RequestUri;
-pub use token::{access_token_hash, check_key_binding};
-pub use validator_fn::{ValidatorFn, validator_fn};
-pub use verifier::{
+pub use proof::algorithm::{Algorithm, AlgorithmSet};
+pub use proof::inspect;
+pub use proof::jwk::{EcCurve, MAX_RSA_BITS, MIN_RSA_BITS, PublicKey, Thumbprint};
+pub use proof::verifier::{
     DEFAULT_IAT_WINDOW, DEFAULT_MAX_JTI_LEN, DEFAULT_MAX_PROOF_LEN, DpopVerifier, DpopVerifierBuilder, MAX_IAT_WINDOW,
     ProofRequest, UnrecordedProof, VerifiedProof,
 };
+pub use signer::{DpopKey, KeyError, ProofBuilder};
+pub use token::binding::{access_token_hash, check_key_binding};
+pub use token::endpoint as token_endpoint;
+pub use token::{TokenClaims, TokenError, TokenFuture, TokenValidator, ValidatorFn, validator_fn};
+
+/// Building blocks the tests, the fuzz targets and the CLI reach into: the `Authorization`
+/// parser, challenge rendering, `htu` normalization. Not a stable API.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::guard::authorization::{Credentials, parse_authorization};
+    pub use crate::guard::challenge::{Challenge, ErrorScheme, quoted_string, www_authenticate};
+    pub use crate::proof::htu::{htu_matches, normalize_htu};
+}
 
 /// The crypto backend compiled in: `"aws-lc-rs"`, `"ring"` or `"rustcrypto"`.
 #[must_use]

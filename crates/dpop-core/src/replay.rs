@@ -71,7 +71,7 @@ use dashmap::mapref::entry::Entry;
 use crate::clock::{Clock, SystemClock};
 use crate::crypto;
 use crate::error::ConfigError;
-use crate::jwk::Thumbprint;
+use crate::proof::jwk::Thumbprint;
 
 /// The fixed-size identity of one proof: SHA-256 over the key thumbprint and `jti`.
 ///

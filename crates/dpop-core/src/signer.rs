@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{self, CryptoError, Es256KeyPair};
-use crate::jwk::Thumbprint;
-use crate::token::access_token_hash;
+use crate::proof::jwk::Thumbprint;
+use crate::token::binding::access_token_hash;
 
 /// An ES256 (P-256) key pair that signs DPoP proofs.
 pub struct DpopKey {
@@ -187,7 +187,7 @@ impl<'a> ProofBuilder<'a> {
         claims.insert("jti".into(), Value::String(jti));
         claims.insert("htm".into(), self.method.into());
         // RFC 9449 §4.2: the target URI without query and fragment.
-        claims.insert("htu".into(), crate::htu::without_query(self.url).into());
+        claims.insert("htu".into(), crate::proof::htu::without_query(self.url).into());
         claims.insert("iat".into(), iat.into());
         if let Some(token) = self.access_token {
             claims.insert("ath".into(), access_token_hash(token).into());

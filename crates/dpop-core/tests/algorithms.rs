@@ -7,7 +7,7 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{METHOD, NOW, URL, verifier_at};
-use dpop_core::{Algorithm, DpopError, DpopVerifier, ManualClock, ProofRequest, Thumbprint};
+use dpop_core::{Algorithm, DpopError, DpopVerifier, ProofRequest, Thumbprint, clock::ManualClock};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use serde_json::{Value, json};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use common::{Fixture, METHOD, NOW, TOKEN, URL, verifier_at};
-use dpop_core::{Algorithm, DpopError, DpopKey, DpopVerifier, ManualClock, ProofRequest};
+use dpop_core::{Algorithm, DpopError, DpopKey, DpopVerifier, ProofRequest, clock::ManualClock};
 use serde_json::{Value, json};
 
 async fn rejects(f: &Fixture, proof: &str, expected: DpopError) {

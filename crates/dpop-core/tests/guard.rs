@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use dpop_core::{
-    Admission, ConfigError, Credentials, DpopError, DpopGuard, DpopKey, HeaderValues, RequestUri, parse_authorization,
+    Admission, ConfigError, DpopError, DpopGuard, DpopKey, RequestUri, headers::HeaderValues, internals::Credentials,
+    internals::parse_authorization,
 };
 
 fn values(list: &[&'static str]) -> HeaderValues<'static> {

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dpop_core::access_token::TokenFuture;
+use dpop_core::TokenFuture;
 use dpop_core::{
-    Admission, AuthScheme, ConfigError, DpopError, DpopGuard, DpopKey, HeaderValues, RequestUri, TokenClaims,
-    TokenError, TokenValidator,
+    Admission, AuthScheme, ConfigError, DpopError, DpopGuard, DpopKey, RequestUri, TokenClaims, TokenError,
+    TokenValidator, headers::HeaderValues,
 };
 use serde_json::json;
 

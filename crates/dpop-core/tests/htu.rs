@@ -1,7 +1,7 @@
 //! `htu` comparison (RFC 9449 §4.3 check 9) on a table of equal and unequal URI pairs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use dpop_core::{htu_matches, normalize_htu};
+use dpop_core::{internals::htu_matches, internals::normalize_htu};
 
 /// (htu, target URI, same resource?)
 const PAIRS: &[(&str, &str, bool)] = &[

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use dpop_core::nonce::NonceRejection;
 use dpop_core::{
-    Admission, ConfigError, DpopError, DpopGuard, DpopKey, DpopVerifier, HeaderValues, ManualClock, NonceIssuer,
-    NonceKey, NoncePolicy, RequestUri,
+    Admission, ConfigError, DpopError, DpopGuard, DpopKey, DpopVerifier, NoncePolicy, RequestUri, clock::ManualClock,
+    headers::HeaderValues, nonce::NonceIssuer, nonce::NonceKey,
 };
 
 const NOW: u64 = 1_700_000_000;

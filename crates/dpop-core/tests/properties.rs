@@ -28,10 +28,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dpop_core::nonce::{NonceIssuer, NonceKey};
 use dpop_core::{
-    Admission, Algorithm, AlgorithmSet, Challenge, ConfigError, Credentials, DpopGuard, DpopKey, DpopVerifier,
-    ErrorCode, ErrorScheme, HeaderValues, ManualClock, NoncePolicy, ProofRequest, PublicKey, Rejection, RequestUri,
-    Thumbprint, TokenClaims, TokenError, access_token_hash, htu_matches, normalize_htu, parse_authorization,
-    quoted_string, validator_fn,
+    Admission, Algorithm, AlgorithmSet, ConfigError, DpopGuard, DpopKey, DpopVerifier, ErrorCode, NoncePolicy,
+    ProofRequest, PublicKey, Rejection, RequestUri, Thumbprint, TokenClaims, TokenError, access_token_hash,
+    clock::ManualClock, headers::HeaderValues, internals::Challenge, internals::Credentials, internals::ErrorScheme,
+    internals::htu_matches, internals::normalize_htu, internals::parse_authorization, internals::quoted_string,
+    validator_fn,
 };
 use proptest::prelude::*;
 use proptest::sample::{Index, select};

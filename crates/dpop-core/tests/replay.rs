@@ -10,8 +10,8 @@ use common::{Fixture, METHOD, NOW, TOKEN, URL};
 use dpop_core::replay::{DEFAULT_CAPACITY, EXPIRED_PER_INSERT};
 use dpop_core::replay::{Insertion, ReplayFuture, ReplayKey, ReplayStoreError};
 use dpop_core::{
-    ConfigError, DpopError, DpopGuard, DpopKey, DpopVerifier, InMemoryReplayStore, ManualClock, ProofRequest,
-    ReplayStore,
+    ConfigError, DpopError, DpopGuard, DpopKey, DpopVerifier, ProofRequest, clock::ManualClock,
+    replay::InMemoryReplayStore, replay::ReplayStore,
 };
 use tokio::sync::Barrier;
 
@@ -288,7 +288,7 @@ async fn drive_one_key(store: &InMemoryReplayStore, clock: &ManualClock, per_sec
 }
 
 fn clock_now(clock: &ManualClock) -> u64 {
-    dpop_core::Clock::now(clock)
+    dpop_core::clock::Clock::now(clock)
 }
 
 /// The load benchmark's full rate on one key, 15,000 proofs a second, for 60 s: 900,000 live

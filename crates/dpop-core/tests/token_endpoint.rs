@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use dpop_core::token_endpoint::{InvalidTokenEndpoint, TokenEndpoint, TokenEndpointRejection};
-use dpop_core::{ConfigError, DpopError, DpopKey, DpopVerifier, ManualClock, NonceIssuer, NonceKey};
+use dpop_core::{
+    ConfigError, DpopError, DpopKey, DpopVerifier, clock::ManualClock, nonce::NonceIssuer, nonce::NonceKey,
+};
 use serde_json::Value;
 
 const ENDPOINT: &str = "https://as.example.com/token";

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use dpop_core::{
-    Algorithm, AlgorithmSet, Challenge, DpopError, DpopVerifier, ErrorScheme, ManualClock, ProofRequest, Thumbprint,
-    access_token_hash, www_authenticate,
+    Algorithm, AlgorithmSet, DpopError, DpopVerifier, ProofRequest, Thumbprint, access_token_hash, clock::ManualClock,
+    internals::Challenge, internals::ErrorScheme, internals::www_authenticate,
 };
 
 const TOKEN_URL: &str = "https://server.example.com/token";

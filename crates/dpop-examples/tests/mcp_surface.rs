@@ -3,7 +3,7 @@
 
 mod support;
 
-use dpop_guard::{DpopGuard, DpopVerifier, NonceIssuer, NoncePolicy};
+use dpop_guard::{DpopGuard, DpopVerifier, NoncePolicy, nonce::NonceIssuer};
 use serde_json::json;
 use support::{Client, Framework, RawRequest, send};
 

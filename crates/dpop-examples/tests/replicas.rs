@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dpop_guard::replay::ReplayKey;
-use dpop_guard::{DpopGuard, DpopVerifier, NonceIssuer, NonceKey, NoncePolicy};
+use dpop_guard::{DpopGuard, DpopVerifier, NoncePolicy, nonce::NonceIssuer, nonce::NonceKey};
 use dpop_redis::RedisReplayStore;
 use dpop_test_support::{REDIS_ADDR, REDIS_URL, redis_or_skip};
 use support::{Client, Framework, RawResponse, TestServer, send};

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dpop_guard::{
-    Algorithm, DpopGuard, DpopKey, DpopVerifier, NonceIssuer, NoncePolicy, Thumbprint, access_token_hash,
+    Algorithm, DpopGuard, DpopKey, DpopVerifier, NoncePolicy, Thumbprint, access_token_hash, nonce::NonceIssuer,
 };
 use serde_json::json;
 use support::{Client, Framework, RawRequest, RawResponse, guard_builder, send, test_validator};

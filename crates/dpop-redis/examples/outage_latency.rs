@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dpop_core::replay::{Insertion, ReplayKey};
-use dpop_core::{ReplayStore, Thumbprint};
+use dpop_core::{Thumbprint, replay::ReplayStore};
 use dpop_redis::RedisReplayStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dpop_core::replay::{Insertion, ReplayKey};
-use dpop_core::{InMemoryReplayStore, ReplayStore, Thumbprint};
+use dpop_core::{Thumbprint, replay::InMemoryReplayStore, replay::ReplayStore};
 use dpop_redis::RedisReplayStore;
 
 /// Redis records: long enough to outlive the run, short enough to clean up after it.

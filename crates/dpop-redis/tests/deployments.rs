@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::servers::{self, TestCa};
 use common::{NO_HANG, RELAXED_TIMEOUT, TTL, client_key, key};
-use dpop_core::ReplayStore;
+use dpop_core::replay::ReplayStore;
 use dpop_core::replay::{Insertion, ReplayStoreError};
 use dpop_redis::{ConnectError, RedisReplayStore, RedisReplayStoreBuilder, UnavailableError, UnavailableKind};
 

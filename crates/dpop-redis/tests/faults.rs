@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Accept, NO_HANG, Proxy, TTL, cleanup, direct, key, keys};
-use dpop_core::ReplayStore;
+use dpop_core::replay::ReplayStore;
 use dpop_core::replay::{Insertion, ReplayKey, ReplayStoreError};
 use dpop_redis::{RedisReplayStore, UnavailableError, UnavailableKind};
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{NO_HANG, TTL, key};
-use dpop_core::ReplayStore;
+use dpop_core::replay::ReplayStore;
 use dpop_core::replay::ReplayStoreError;
 use dpop_redis::RedisReplayStore;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{NO_HANG, REDIS_URL, RELAXED_TIMEOUT, TTL, cleanup, client_key, direct, expected_name, key, keys, store};
 use dpop_core::replay::{Insertion, ReplayStoreError};
-use dpop_core::{DpopError, DpopKey, DpopVerifier, ProofRequest, ReplayStore};
+use dpop_core::{DpopError, DpopKey, DpopVerifier, ProofRequest, replay::ReplayStore};
 use dpop_redis::{
     ConnectError, DEFAULT_PER_KEY_QUOTA, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisReplayStore, UnavailableError,
     UnavailableKind,

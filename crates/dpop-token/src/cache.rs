@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use dpop_core::access_token::TokenFuture;
-use dpop_core::{Clock, SystemClock, TokenClaims, TokenError, TokenValidator};
+use dpop_core::TokenFuture;
+use dpop_core::{TokenClaims, TokenError, TokenValidator, clock::Clock, clock::SystemClock};
 use sha2::{Digest as _, Sha256};
 
 /// Default number of tokens kept.

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use dpop_core::access_token::TokenFuture;
+use dpop_core::TokenFuture;
 use dpop_core::json::{self, Limits};
-use dpop_core::{Clock, SystemClock, TokenClaims, TokenError, TokenValidator};
+use dpop_core::{TokenClaims, TokenError, TokenValidator, clock::Clock, clock::SystemClock};
 use reqwest::Url;
 use reqwest::header::HeaderValue;
 use serde_json::{Map, Value};

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use dpop_core::access_token::TokenFuture;
+use dpop_core::TokenFuture;
 use dpop_core::{TokenClaims, TokenError, TokenValidator};
 
 use crate::ConfigError;

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use dpop_core::access_token::TokenFuture;
+use dpop_core::TokenFuture;
 use dpop_core::json::{self, JsonError, Limits};
 use dpop_core::{
-    Algorithm, AlgorithmSet, Clock, DpopError, PublicKey, SystemClock, TokenClaims, TokenError, TokenValidator,
+    Algorithm, AlgorithmSet, DpopError, PublicKey, TokenClaims, TokenError, TokenValidator, clock::Clock,
+    clock::SystemClock,
 };
 use serde_json::{Map, Value};
 
@@ -337,7 +338,7 @@ impl JwtValidatorBuilder {
         self
     }
 
-    /// The clock (default: [`SystemClock`]). Tests pass a [`ManualClock`](dpop_core::ManualClock).
+    /// The clock (default: [`SystemClock`]). Tests pass a [`ManualClock`](dpop_core::clock::ManualClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
         self

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{AUDIENCE, AsKey, ISSUER, KID, NOW, claims, invalid_reason, jwks};
-use dpop_core::{DpopKey, ManualClock, TokenValidator};
+use dpop_core::{DpopKey, TokenValidator, clock::ManualClock};
 use dpop_token::{JwkSet, JwtValidator};
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{AUDIENCE, AsKey, ISSUER, KID, NOW, claims, invalid_reason, jwks, unavailable_cause};
-use dpop_core::access_token::TokenFuture;
-use dpop_core::{DpopKey, ManualClock, TokenClaims, TokenError, TokenValidator};
+use dpop_core::TokenFuture;
+use dpop_core::{DpopKey, TokenClaims, TokenError, TokenValidator, clock::ManualClock};
 use dpop_token::{CachedValidator, JwkSet, JwtValidator};
 use serde_json::{Map, Value, json};
 

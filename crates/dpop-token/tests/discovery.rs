@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{AUDIENCE, AsKey, KID, NOW, TestAs, TestServer, claims, invalid_reason, jwks, unavailable_cause};
-use dpop_core::{DpopKey, ManualClock, TokenValidator};
+use dpop_core::{DpopKey, TokenValidator, clock::ManualClock};
 use dpop_token::{ConfigError, JwkSet, JwtValidator};
 use serde_json::{Value, json};
 

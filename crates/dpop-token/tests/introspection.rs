@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{TestServer, closed_port_url, invalid_reason, unavailable_cause};
-use dpop_core::{ManualClock, TokenValidator};
+use dpop_core::{TokenValidator, clock::ManualClock};
 use dpop_token::{ConfigError, IntrospectionValidator, IntrospectionValidatorBuilder};
 use serde_json::{Value, json};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{
     AUDIENCE, AsKey, ISSUER, JwksEndpoint, KID, NOW, claims, closed_port_url, invalid_reason, jwks, unavailable_cause,
 };
-use dpop_core::{DpopKey, ManualClock, TokenValidator};
+use dpop_core::{DpopKey, TokenValidator, clock::ManualClock};
 use dpop_token::{ConfigError, JwtValidator, MAX_RESPONSE_LEN};
 use serde_json::json;
 

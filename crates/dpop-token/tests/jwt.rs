@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{AUDIENCE, AsKey, ISSUER, KID, NOW, claims, invalid_reason, jwks};
-use dpop_core::{Algorithm, DpopKey, ManualClock, TokenValidator};
+use dpop_core::{Algorithm, DpopKey, TokenValidator, clock::ManualClock};
 use dpop_token::{ConfigError, JwkSet, JwtValidator, MAX_TOKEN_LEN};
 use serde_json::{Value, json};
 

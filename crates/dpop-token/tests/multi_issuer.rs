@@ -7,7 +7,7 @@
 mod common;
 
 use common::{AUDIENCE, AsKey, KID, NOW, TestAs, TestServer, claims, invalid_reason, jwks, unavailable_cause};
-use dpop_core::{DpopKey, ManualClock, TokenValidator};
+use dpop_core::{DpopKey, TokenValidator, clock::ManualClock};
 use dpop_token::{ConfigError, JwkSet, JwtValidator, MultiIssuerValidator};
 use serde_json::{Value, json};
 

@@ -7,7 +7,9 @@
 mod common;
 
 use common::{AUDIENCE, AsKey, ISSUER, KID, NOW, claims, jwks};
-use dpop_core::{DpopError, DpopKey, DpopVerifier, ManualClock, ProofRequest, TokenClaims, TokenError, TokenValidator};
+use dpop_core::{
+    DpopError, DpopKey, DpopVerifier, ProofRequest, TokenClaims, TokenError, TokenValidator, clock::ManualClock,
+};
 use dpop_token::{JwkSet, JwtValidator};
 use serde_json::{Map, Value, json};
 

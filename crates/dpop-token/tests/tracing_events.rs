@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use common::{AUDIENCE, AsKey, ISSUER, KID, NOW, claims, jwks};
-use dpop_core::{DpopKey, ManualClock, TokenValidator};
+use dpop_core::{DpopKey, TokenValidator, clock::ManualClock};
 use dpop_token::{JwkSet, JwtValidator};
 use serde_json::json;
 

@@ -3,7 +3,7 @@
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use dpop_core::{DpopGuard, HeaderValues, RequestUri};
+use dpop_core::{DpopGuard, RequestUri, headers::HeaderValues};
 use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;

@@ -5,9 +5,9 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, ParsedPublicKey, RsaPublicKeyComponents};
 
 use super::CryptoError;
-use crate::algorithm::Algorithm;
 use crate::error::DpopError;
-use crate::jwk::PublicKey;
+use crate::proof::algorithm::Algorithm;
+use crate::proof::jwk::PublicKey;
 
 pub(super) const NAME: &str = "aws-lc-rs";
 

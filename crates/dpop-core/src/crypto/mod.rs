@@ -26,9 +26,9 @@ pub(crate) use backend::Es256KeyPair;
 
 use sha2::Digest as _;
 
-use crate::algorithm::Algorithm;
 use crate::error::DpopError;
-use crate::jwk::PublicKey;
+use crate::proof::algorithm::Algorithm;
+use crate::proof::jwk::PublicKey;
 
 /// The name of the compiled-in backend: `"aws-lc-rs"`, `"ring"` or `"rustcrypto"`.
 pub(crate) const BACKEND: &str = backend::NAME;

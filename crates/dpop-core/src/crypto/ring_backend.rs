@@ -4,9 +4,9 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaPublicKeyComponents, UnparsedPublicKey};
 
 use super::CryptoError;
-use crate::algorithm::Algorithm;
 use crate::error::DpopError;
-use crate::jwk::PublicKey;
+use crate::proof::algorithm::Algorithm;
+use crate::proof::jwk::PublicKey;
 
 pub(super) const NAME: &str = "ring";
 

@@ -5,9 +5,9 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use rand_core::OsRng;
 
 use super::CryptoError;
-use crate::algorithm::Algorithm;
 use crate::error::DpopError;
-use crate::jwk::PublicKey;
+use crate::proof::algorithm::Algorithm;
+use crate::proof::jwk::PublicKey;
 
 pub(super) const NAME: &str = "rustcrypto";
 

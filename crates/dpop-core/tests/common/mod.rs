@@ -1,7 +1,7 @@
 //! Shared fixtures: the RFC 9449 / RFC 7638 vectors and a proof factory for mutation tests.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use dpop_core::{DpopError, DpopKey, DpopVerifier, ManualClock, ProofRequest, VerifiedProof};
+use dpop_core::{DpopError, DpopKey, DpopVerifier, ProofRequest, VerifiedProof, clock::ManualClock};
 use serde_json::Value;
 
 /// RFC 9449 §4.1 Figure 2 (= Figure 5): token request proof, iat 1562262616.

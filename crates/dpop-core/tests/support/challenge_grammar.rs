@@ -2,7 +2,7 @@
 //! property tests and the `challenge` fuzz target (which includes this file by path).
 #![allow(dead_code)]
 
-use dpop_core::{AlgorithmSet, ErrorCode, ErrorScheme};
+use dpop_core::{AlgorithmSet, ErrorCode, internals::ErrorScheme};
 
 /// The inputs of a rendered challenge.
 pub(crate) struct ChallengeInputs<'a> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dpop_guard::token::{CachedValidator, JwtValidator};
-use dpop_guard::{Algorithm, DpopGuard, DpopKey, DpopVerifier, NonceIssuer, NoncePolicy};
+use dpop_guard::{Algorithm, DpopGuard, DpopKey, DpopVerifier, NoncePolicy, nonce::NonceIssuer};
 use serde_json::{Value, json};
 
 use super::auth_server::{AuthServer, AuthServerConfig};

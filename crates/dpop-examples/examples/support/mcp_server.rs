@@ -10,7 +10,7 @@ use axum::Router;
 use clap::{ArgGroup, Parser, ValueEnum};
 use dpop_guard::redis::RedisReplayStore;
 use dpop_guard::token::{CachedValidator, ConfigError as TokenConfigError, JwkSet, JwtValidator};
-use dpop_guard::{Algorithm, DpopGuard, DpopVerifier, NonceIssuer, NonceKey, NoncePolicy};
+use dpop_guard::{Algorithm, DpopGuard, DpopVerifier, NoncePolicy, nonce::NonceIssuer, nonce::NonceKey};
 use serde_json::{Value, json};
 
 use super::mcp::{self, Tools};

@@ -1,6 +1,14 @@
 //! Shared test helpers: the "is Redis there?" gate, unique key prefixes, direct Redis access,
 //! and a fault-injecting TCP proxy in front of Redis.
-#![allow(dead_code, unused_imports, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    unused_imports,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod servers;
 

@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-
 /// How long a server may take to accept connections, or a Cluster to agree.
 const STARTUP: Duration = Duration::from_secs(20);
 

@@ -6,8 +6,9 @@
 use serde_json::Value;
 
 use crate::error::DpopError;
-use crate::proof::{self, CompactJws};
-use crate::verifier::{self, DpopVerifier, ProofRequest};
+use crate::proof::checks;
+use crate::proof::jws::{self, CompactJws};
+use crate::proof::verifier::{DpopVerifier, ProofRequest};
 
 /// How one check went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +99,7 @@ impl DpopVerifier {
     pub fn inspect(&self, value: &[u8], request: Option<&ProofRequest<'_>>) -> Inspection {
         let mut report = Report(Vec::new());
         let mut inspection = Inspection { header: None, claims: None, checks: Vec::new() };
-        report.record(SIZE, verifier::check_proof_len(value, self.max_proof_len()));
+        report.record(SIZE, checks::check_proof_len(value, self.max_proof_len()));
         let Some(jws) = report.record(COMPACT, CompactJws::split(value)) else {
             report.not_run(
                 &[HEADER, TYP, ALG, CRIT, JWK, CLAIMS, REQUIRED, JTI, HTM, HTU, NONCE, IAT, ATH, SIGNATURE],
@@ -109,19 +110,19 @@ impl DpopVerifier {
             return inspection;
         };
 
-        let header_json = proof::decode_segment(jws.header, "header");
+        let header_json = jws::decode_segment(jws.header, "header");
         inspection.header = header_json.as_ref().ok().and_then(|bytes| serde_json::from_slice(bytes).ok());
         let header = match &header_json {
-            Ok(bytes) => report.record(HEADER, proof::parse_header(bytes)),
+            Ok(bytes) => report.record(HEADER, jws::parse_header(bytes)),
             Err(error) => report.record::<()>(HEADER, Err(error.clone())).and(None),
         };
         let (algorithm, key) = match &header {
             Some(header) => {
-                report.record(TYP, verifier::check_type(header));
-                let algorithm = report.record(ALG, verifier::check_algorithm(header, self.algorithms()));
-                report.record(CRIT, verifier::check_no_critical_extensions(header));
+                report.record(TYP, checks::check_type(header));
+                let algorithm = report.record(ALG, checks::check_algorithm(header, self.algorithms()));
+                report.record(CRIT, checks::check_no_critical_extensions(header));
                 let key = match algorithm {
-                    Some(alg) => report.record(JWK, verifier::check_public_key(header, alg)),
+                    Some(alg) => report.record(JWK, checks::check_public_key(header, alg)),
                     None => {
                         report.not_run(&[JWK], &CheckOutcome::Skipped);
                         None
@@ -135,21 +136,21 @@ impl DpopVerifier {
             }
         };
 
-        let claims_json = proof::decode_segment(jws.payload, "claims");
+        let claims_json = jws::decode_segment(jws.payload, "claims");
         inspection.claims = claims_json.as_ref().ok().and_then(|bytes| serde_json::from_slice(bytes).ok());
         let claims = match &claims_json {
-            Ok(bytes) => report.record(CLAIMS, proof::parse_claims(bytes)),
+            Ok(bytes) => report.record(CLAIMS, jws::parse_claims(bytes)),
             Err(error) => report.record::<()>(CLAIMS, Err(error.clone())).and(None),
         };
         let required =
-            claims.as_ref().and_then(|claims| report.record(REQUIRED, verifier::check_required_claims(claims)));
+            claims.as_ref().and_then(|claims| report.record(REQUIRED, checks::check_required_claims(claims)));
         match (&claims, &required) {
             (Some(claims), Some(required)) => {
-                report.record(JTI, verifier::check_jti_len(required.jti, self.max_jti_len()));
+                report.record(JTI, checks::check_jti_len(required.jti, self.max_jti_len()));
                 match request {
                     Some(request) => {
-                        report.record(HTM, verifier::check_method(required.htm, request.method()));
-                        report.record(HTU, verifier::check_uri(required.htu, request.target_uri()));
+                        report.record(HTM, checks::check_method(required.htm, request.method()));
+                        report.record(HTU, checks::check_uri(required.htu, request.target_uri()));
                         if request.nonce_required() {
                             report.record(NONCE, self.check_nonce(claims.nonce.as_deref()).map(|_| ()));
                         } else {
@@ -161,7 +162,7 @@ impl DpopVerifier {
                 report.record(IAT, self.check_issued_at(required.iat));
                 match request.and_then(ProofRequest::token) {
                     Some(token) => {
-                        report.record(ATH, verifier::check_access_token_hash(claims, token));
+                        report.record(ATH, checks::check_access_token_hash(claims, token));
                     }
                     None => report.not_run(&[ATH], &CheckOutcome::NotApplicable("no access token given")),
                 }
@@ -172,9 +173,9 @@ impl DpopVerifier {
 
         match (algorithm, &key) {
             (Some(algorithm), Some(key)) => {
-                let signature = proof::decode_segment(jws.signature, "signature");
+                let signature = jws::decode_segment(jws.signature, "signature");
                 let verified =
-                    signature.and_then(|sig| verifier::check_signature(algorithm, &key.key, jws.signing_input, &sig));
+                    signature.and_then(|sig| checks::check_signature(algorithm, &key.key, jws.signing_input, &sig));
                 report.record(SIGNATURE, verified);
             }
             _ => report.not_run(&[SIGNATURE], &CheckOutcome::Skipped),

@@ -1,22 +1,23 @@
-//! [`DpopVerifier`]: every RFC 9449 §4.3 check of a DPoP proof, in one place.
-//!
-//! Each check is one function below, named after what it checks, with its section number.
-//! They run cheapest first so that a forged proof costs no signature verification; the
-//! replay record is written last, only for a proof that passed everything else.
+//! [`DpopVerifier`]: runs the RFC 9449 §4.3 checks of [`checks`](super::checks) on a proof,
+//! cheapest first so that a forged proof costs no signature verification, and records it
+//! against replay last, only once it passed everything else.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, DpopError};
-use crate::htu;
-use crate::jwk::{PublicKey, Thumbprint, ValidatedJwk};
-use crate::nonce::{AcceptedNonce, NonceIssuer, NonceRejection};
-use crate::proof::{self, CompactJws, ProofClaims, ProofHeader};
+use crate::nonce::{AcceptedNonce, NonceIssuer};
+use crate::proof::algorithm::{Algorithm, AlgorithmSet};
+use crate::proof::checks::{
+    self, check_access_token_hash, check_algorithm, check_jti_len, check_method, check_no_critical_extensions,
+    check_proof_len, check_public_key, check_required_claims, check_signature, check_type, check_uri, single_proof,
+};
+use crate::proof::jwk::{PublicKey, Thumbprint};
+use crate::proof::jws::{self, CompactJws};
 use crate::replay::{InMemoryReplayStore, Insertion, ReplayKey, ReplayStore, ReplayStoreError};
-use crate::token;
+use crate::token::binding;
 
 /// Default bound on the `DPoP` header value, checked before any decoding.
 pub const DEFAULT_MAX_PROOF_LEN: usize = 8 * 1024;
@@ -154,7 +155,7 @@ impl VerifiedProof {
     /// [`DpopError::TokenNotBound`] without `cnf.jkt`, [`DpopError::KeyBindingMismatch`] for
     /// another key.
     pub fn check_key_binding(&self, cnf_jkt: Option<&str>) -> Result<(), DpopError> {
-        token::check_key_binding(cnf_jkt, &self.thumbprint)
+        binding::check_key_binding(cnf_jkt, &self.thumbprint)
     }
 }
 
@@ -306,15 +307,15 @@ impl DpopVerifier {
         check_proof_len(value, self.inner.max_proof_len)?;
         let jws = CompactJws::split(value)?;
 
-        let header_json = proof::decode_segment(jws.header, "header")?;
-        let header = proof::parse_header(&header_json)?;
+        let header_json = jws::decode_segment(jws.header, "header")?;
+        let header = jws::parse_header(&header_json)?;
         check_type(&header)?;
         let algorithm = check_algorithm(&header, self.inner.algorithms)?;
         check_no_critical_extensions(&header)?;
         let key = check_public_key(&header, algorithm)?;
 
-        let claims_json = proof::decode_segment(jws.payload, "claims")?;
-        let claims = proof::parse_claims(&claims_json)?;
+        let claims_json = jws::decode_segment(jws.payload, "claims")?;
+        let claims = jws::parse_claims(&claims_json)?;
         let required = check_required_claims(&claims)?;
         check_jti_len(required.jti, self.inner.max_jti_len)?;
         check_method(required.htm, request.method)?;
@@ -325,7 +326,7 @@ impl DpopVerifier {
             check_access_token_hash(&claims, access_token)?;
         }
 
-        let signature = proof::decode_segment(jws.signature, "signature")?;
+        let signature = jws::decode_segment(jws.signature, "signature")?;
         check_signature(algorithm, &key.key, jws.signing_input, &signature)?;
 
         Ok(VerifiedProof {
@@ -339,11 +340,9 @@ impl DpopVerifier {
         })
     }
 
-    /// RFC 9449 §4.3 check 10: the proof carries a nonce this server (or a replica sharing its
-    /// keys) issued, still fresh (§8, §9).
+    /// [`checks::check_nonce`] with this verifier's nonce issuer.
     pub(crate) fn check_nonce(&self, nonce: Option<&str>) -> Result<AcceptedNonce, DpopError> {
-        let issuer = self.inner.nonces.as_ref().ok_or(DpopError::UseDpopNonce(NonceRejection::Invalid))?;
-        issuer.check(nonce).map_err(DpopError::UseDpopNonce)
+        checks::check_nonce(self.inner.nonces.as_ref(), nonce)
     }
 
     pub(crate) fn max_proof_len(&self) -> usize {
@@ -360,145 +359,10 @@ impl DpopVerifier {
         self.inner.nonces.as_ref()
     }
 
-    /// RFC 9449 §4.3 check 11: `iat` within the acceptance window around the server's clock.
+    /// [`checks::check_issued_at`] against this verifier's clock and window.
     pub(crate) fn check_issued_at(&self, iat: i64) -> Result<(), DpopError> {
-        let now = i64::try_from(self.inner.clock.now()).unwrap_or(i64::MAX);
-        let skew = i64::try_from(self.inner.max_clock_skew.as_secs()).unwrap_or(i64::MAX);
-        let age = i64::try_from(self.inner.max_age.as_secs()).unwrap_or(i64::MAX);
-        if iat > now.saturating_add(skew) {
-            return Err(DpopError::IssuedInFuture);
-        }
-        if iat < now.saturating_sub(age) {
-            return Err(DpopError::IssuedTooLongAgo);
-        }
-        Ok(())
+        checks::check_issued_at(iat, self.inner.clock.now(), self.inner.max_age, self.inner.max_clock_skew)
     }
-}
-
-/// RFC 9449 §4.3 check 1: exactly one `DPoP` HTTP request header field.
-pub(crate) fn single_proof<'v, I: IntoIterator<Item = &'v [u8]>>(values: I) -> Result<&'v [u8], DpopError> {
-    let mut values = values.into_iter();
-    let first = values.next().ok_or(DpopError::MissingProof)?;
-    if values.next().is_some() {
-        return Err(DpopError::MultipleProofs);
-    }
-    Ok(first)
-}
-
-/// Bounds the work a request can cause: checked before any decoding.
-pub(crate) fn check_proof_len(value: &[u8], limit: usize) -> Result<(), DpopError> {
-    if value.len() > limit {
-        return Err(DpopError::ProofTooLarge { limit });
-    }
-    Ok(())
-}
-
-/// RFC 9449 §4.3 check 4: `typ` is `dpop+jwt`.
-pub(crate) fn check_type(header: &ProofHeader<'_>) -> Result<(), DpopError> {
-    match header.typ.as_deref() {
-        Some("dpop+jwt") => Ok(()),
-        Some(_) => Err(DpopError::WrongType),
-        None => Err(DpopError::MissingMember("typ")),
-    }
-}
-
-/// RFC 9449 §4.3 check 5: `alg` is an asymmetric algorithm, supported and allowed.
-pub(crate) fn check_algorithm(header: &ProofHeader<'_>, allowed: AlgorithmSet) -> Result<Algorithm, DpopError> {
-    let name = header.alg.as_deref().ok_or(DpopError::MissingMember("alg"))?;
-    let algorithm = Algorithm::from_name(name).ok_or(DpopError::UnsupportedAlgorithm)?;
-    if !allowed.contains(algorithm) {
-        return Err(DpopError::AlgorithmNotAllowed(algorithm));
-    }
-    Ok(algorithm)
-}
-
-/// RFC 7515 §4.1.11: no extension is understood, so any `crit` makes the JWS invalid.
-pub(crate) fn check_no_critical_extensions(header: &ProofHeader<'_>) -> Result<(), DpopError> {
-    if header.has_crit {
-        return Err(DpopError::CriticalHeader);
-    }
-    Ok(())
-}
-
-/// RFC 9449 §4.3 check 7 (and §4.2 `jwk`): the key is in `jwk`, public, valid, and fits `alg`.
-pub(crate) fn check_public_key(header: &ProofHeader<'_>, algorithm: Algorithm) -> Result<ValidatedJwk, DpopError> {
-    if header.has_external_key {
-        return Err(DpopError::ExternalKeyReference);
-    }
-    let jwk = header.jwk.as_ref().ok_or(DpopError::MissingMember("jwk"))?.validate()?;
-    if !jwk.key.fits(algorithm) {
-        return Err(DpopError::KeyAlgorithmMismatch);
-    }
-    Ok(jwk)
-}
-
-/// The claims every proof must have.
-pub(crate) struct RequiredClaims<'c> {
-    pub(crate) jti: &'c str,
-    pub(crate) htm: &'c str,
-    pub(crate) htu: &'c str,
-    pub(crate) iat: i64,
-}
-
-/// RFC 9449 §4.3 check 3: `jti`, `htm`, `htu` and `iat` are present (types were checked while
-/// parsing).
-pub(crate) fn check_required_claims<'c>(claims: &'c ProofClaims<'_>) -> Result<RequiredClaims<'c>, DpopError> {
-    Ok(RequiredClaims {
-        jti: claims.jti.as_deref().ok_or(DpopError::MissingMember("jti"))?,
-        htm: claims.htm.as_deref().ok_or(DpopError::MissingMember("htm"))?,
-        htu: claims.htu.as_deref().ok_or(DpopError::MissingMember("htu"))?,
-        iat: claims.iat.ok_or(DpopError::MissingMember("iat"))?,
-    })
-}
-
-/// `jti` is non-empty and bounded: it is stored (hashed) per accepted proof.
-pub(crate) fn check_jti_len(jti: &str, limit: usize) -> Result<(), DpopError> {
-    if jti.is_empty() {
-        return Err(DpopError::InvalidMember("jti"));
-    }
-    if jti.len() > limit {
-        return Err(DpopError::JtiTooLong { limit });
-    }
-    Ok(())
-}
-
-/// RFC 9449 §4.3 check 8: `htm` equals the request method, case-sensitively (RFC 9110 §9.1).
-pub(crate) fn check_method(htm: &str, method: &str) -> Result<(), DpopError> {
-    if htm != method {
-        return Err(DpopError::MethodMismatch);
-    }
-    Ok(())
-}
-
-/// RFC 9449 §4.3 check 9: `htu` equals the target URI, ignoring query and fragment, after
-/// RFC 3986 §6.2.2 / §6.2.3 normalization.
-pub(crate) fn check_uri(htu_claim: &str, target_uri: &str) -> Result<(), DpopError> {
-    // Honest clients send exactly the URI the server rebuilt for this request (never from
-    // client input alone): text equal to it names this request, no normalization needed.
-    if htu::without_query(htu_claim) == htu::without_query(target_uri) {
-        return Ok(());
-    }
-    let claimed = htu::normalize_htu(htu_claim).ok_or(DpopError::InvalidUri)?;
-    let target = htu::normalize_htu(target_uri).ok_or(DpopError::InvalidTargetUri)?;
-    if claimed != target {
-        return Err(DpopError::UriMismatch);
-    }
-    Ok(())
-}
-
-/// RFC 9449 §4.3 check 12: with an access token, `ath` is its hash.
-pub(crate) fn check_access_token_hash(claims: &ProofClaims<'_>, access_token: &str) -> Result<(), DpopError> {
-    token::check_access_token_hash(claims.ath.as_deref(), access_token)
-}
-
-/// RFC 9449 §4.3 check 6: the signature verifies with the key from `jwk`.
-pub(crate) fn check_signature(
-    algorithm: Algorithm,
-    key: &PublicKey,
-    signing_input: &[u8],
-    signature: &[u8],
-) -> Result<(), DpopError> {
-    key.verify(algorithm, signing_input, signature)
 }
 
 impl Default for DpopVerifier {

@@ -9,7 +9,7 @@ use serde::de::MapAccess;
 
 use crate::error::DpopError;
 use crate::json::{self, JsonObject, Rejection};
-use crate::jwk::JwkMembers;
+use crate::proof::jwk::JwkMembers;
 
 /// The three base64url segments of a compact JWS, still encoded.
 pub(crate) struct CompactJws<'a> {

@@ -3,10 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::algorithm::AlgorithmSet;
+use crate::proof::algorithm::AlgorithmSet;
 
 /// The well-known path segment of RFC 9728 §3.
-pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
 /// What a resource server says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub(crate) struct ResourceMetadata {
 impl ResourceMetadata {
     /// Metadata for `resource`, an absolute http(s) URI without query or fragment.
     pub(crate) fn new(resource: &str) -> Option<Self> {
-        crate::htu::normalize_htu(resource)?;
+        crate::proof::htu::normalize_htu(resource)?;
         if resource.contains(['?', '#']) {
             return None;
         }

@@ -34,7 +34,7 @@ pub(crate) enum Origin {
 impl Origin {
     /// Checks a configured public origin: an absolute http(s) URI with no query or fragment.
     pub(crate) fn public(origin: &str) -> Option<Self> {
-        crate::htu::normalize_htu(origin)?;
+        crate::proof::htu::normalize_htu(origin)?;
         if origin.contains(['?', '#']) {
             return None;
         }

@@ -9,10 +9,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::MapAccess;
 use subtle::ConstantTimeEq;
 
-use crate::algorithm::Algorithm;
 use crate::crypto;
 use crate::error::DpopError;
 use crate::json::{self, JsonObject, Rejection};
+use crate::proof::algorithm::Algorithm;
 
 /// Smallest RSA modulus accepted, in bits (RFC 7518 §3.3 requires 2048).
 pub const MIN_RSA_BITS: usize = 2048;

@@ -5,12 +5,18 @@
 //! §7). Validators live behind [`TokenValidator`] (JWT per RFC 9068, introspection per RFC 7662,
 //! or your own); [`DpopGuard`](crate::DpopGuard) enforces binding, downgrade and scopes.
 
+pub(crate) mod binding;
+pub mod endpoint;
+mod validator_fn;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+
+pub use validator_fn::{ValidatorFn, validator_fn};
 
 /// The validated content of an access token.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::ready;
 use std::sync::Arc;
 
-use crate::access_token::{TokenClaims, TokenError, TokenFuture, TokenValidator};
+use crate::token::{TokenClaims, TokenError, TokenFuture, TokenValidator};
 
 /// A validator that calls `check(token)`: `Ok(claims)` for a valid token (with `cnf.jkt` for a
 /// DPoP-bound one), [`TokenError::Invalid`] or [`TokenError::Unavailable`] otherwise.

@@ -33,9 +33,10 @@ use std::fmt;
 
 use crate::error::{ConfigError, DpopError, ErrorCode};
 use crate::headers::names;
-use crate::htu;
-use crate::proof::{self, CompactJws};
-use crate::verifier::{DpopVerifier, ProofRequest, VerifiedProof, single_proof};
+use crate::proof::checks::single_proof;
+use crate::proof::htu;
+use crate::proof::jws::{self, CompactJws};
+use crate::proof::verifier::{DpopVerifier, ProofRequest, VerifiedProof};
 
 /// Checks DPoP proofs of token requests for one token endpoint. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -138,8 +139,8 @@ impl TokenEndpoint {
 fn has_access_token_hash(values: &[&[u8]]) -> bool {
     let Ok(value) = single_proof(values.iter().copied()) else { return false };
     let Ok(jws) = CompactJws::split(value) else { return false };
-    let Ok(claims) = proof::decode_segment(jws.payload, "claims") else { return false };
-    proof::parse_claims(&claims).is_ok_and(|claims| claims.ath.is_some())
+    let Ok(claims) = jws::decode_segment(jws.payload, "claims") else { return false };
+    jws::parse_claims(&claims).is_ok_and(|claims| claims.ath.is_some())
 }
 
 /// A token endpoint URL that is not an absolute http(s) URI.

@@ -1,8 +1,8 @@
 //! `WWW-Authenticate` challenges (RFC 9449 §7.1, RFC 6750 §3, RFC 9728 §5.1), rendered exactly
 //! and with every parameter value quoted and escaped (RFC 9110 §11.2, §5.6.4).
 
-use crate::algorithm::AlgorithmSet;
 use crate::error::{DpopError, ErrorCode};
+use crate::proof::algorithm::AlgorithmSet;
 
 /// Which scheme's challenge carries the error parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
