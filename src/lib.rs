@@ -10,6 +10,7 @@
 //! | `actix` | [`actix`] | `App::new().wrap(Dpop::new(validator))` |
 //! | `tokens` | [`token`] | `DpopGuard::builder().token_validator(JwtValidator::builder(iss, aud)…)` |
 //! | `redis` | [`redis`] | `DpopVerifier::builder().replay_store(RedisReplayStore::connect(url).await?)` |
+//! | `client`, `client-rmcp`, `client-oauth`, `client-tower` | [`client`] | a `DpopSession` that signs every request |
 //!
 //! Every decision is made by [`DpopGuard`], so every framework answers alike. The framework-free
 //! core is re-exported at the crate root:
@@ -62,6 +63,14 @@ pub mod token {
 #[cfg(feature = "redis")]
 pub mod redis {
     pub use dpop_redis::*;
+}
+
+/// The client side: a session that owns the key, signs every request with a fresh proof and
+/// follows nonces and clock skew; reqwest middleware, rmcp's streamable-HTTP client, a tower
+/// client layer, OAuth token requests with DPoP.
+#[cfg(any(feature = "client", feature = "client-tower"))]
+pub mod client {
+    pub use dpop_client::*;
 }
 
 /// The README's examples, compiled and run as doctests (they use every framework feature).
