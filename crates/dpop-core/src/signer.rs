@@ -34,7 +34,7 @@ impl std::error::Error for KeyError {}
 
 impl From<CryptoError> for KeyError {
     fn from(error: CryptoError) -> Self {
-        Self(error.0)
+        Self(error.as_str())
     }
 }
 
@@ -71,7 +71,7 @@ impl DpopKey {
     fn from_pair(pair: Es256KeyPair) -> Result<Self, CryptoError> {
         let point = pair.public_point();
         let (Some(x), Some(y)) = (point.get(1..33), point.get(33..65)) else {
-            return Err(CryptoError("unexpected public key encoding"));
+            return Err(CryptoError::KeyEncoding);
         };
         let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
         let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);

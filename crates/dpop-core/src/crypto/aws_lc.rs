@@ -51,13 +51,13 @@ impl Es256KeyPair {
     pub(crate) fn generate() -> Result<Self, CryptoError> {
         EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
             .map(Self)
-            .map_err(|_| CryptoError("key generation failed"))
+            .map_err(|_| CryptoError::KeyGeneration)
     }
 
     pub(crate) fn from_private_key(d: &[u8], public_point: &[u8]) -> Result<Self, CryptoError> {
         EcdsaKeyPair::from_private_key_and_public_key(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, d, public_point)
             .map(Self)
-            .map_err(|_| CryptoError("invalid P-256 key pair"))
+            .map_err(|_| CryptoError::InvalidKeyPair)
     }
 
     /// The uncompressed public point `04 || x || y`.
@@ -67,19 +67,16 @@ impl Es256KeyPair {
 
     /// The 32-byte private scalar.
     pub(crate) fn private_scalar(&self) -> Result<Vec<u8>, CryptoError> {
-        let bin = self.0.private_key().as_be_bytes().map_err(|_| CryptoError("private key export failed"))?;
+        let bin = self.0.private_key().as_be_bytes().map_err(|_| CryptoError::KeyEncoding)?;
         Ok(bin.as_ref().to_vec())
     }
 
     /// Signs `message`, returning the 64-byte `r || s` JWS signature.
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.0
-            .sign(&SystemRandom::new(), message)
-            .map(|sig| sig.as_ref().to_vec())
-            .map_err(|_| CryptoError("signing failed"))
+        self.0.sign(&SystemRandom::new(), message).map(|sig| sig.as_ref().to_vec()).map_err(|_| CryptoError::Signing)
     }
 }
 
 pub(super) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
-    aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError("random generator failed"))
+    aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::RandomGenerator)
 }

@@ -67,13 +67,43 @@ pub(crate) fn sha256_concat(parts: &[&[u8]]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// A failure inside the crypto backend while making keys or signatures (client side only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CryptoError(pub(crate) &'static str);
+/// A failure inside the crypto backend while making keys, nonces or signatures.
+///
+/// None of these depends on request data: each means the platform's random generator or the
+/// backend itself failed, or a key handed to [`DpopKey`](crate::DpopKey) is not a P-256 pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The operating system's secure random generator failed.
+    RandomGenerator,
+    /// The backend could not generate a key pair.
+    KeyGeneration,
+    /// The private scalar and public point do not form a P-256 key pair.
+    InvalidKeyPair,
+    /// A key could not be encoded or decoded the way this library expects (the backend's
+    /// public point or private scalar export).
+    KeyEncoding,
+    /// The backend could not sign.
+    Signing,
+}
+
+impl CryptoError {
+    /// A short, fixed description: `"random generator failed"`, `"signing failed"`, ….
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::RandomGenerator => "random generator failed",
+            Self::KeyGeneration => "key generation failed",
+            Self::InvalidKeyPair => "invalid P-256 key pair",
+            Self::KeyEncoding => "unexpected key encoding",
+            Self::Signing => "signing failed",
+        }
+    }
+}
 
 impl std::fmt::Display for CryptoError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "crypto backend error: {}", self.0)
+        write!(f, "crypto backend error: {}", self.as_str())
     }
 }
 
@@ -82,4 +112,24 @@ impl std::error::Error for CryptoError {}
 /// Fills `buf` with bytes from the operating system's secure random generator.
 pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
     backend::fill_random(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CryptoError;
+
+    #[test]
+    fn crypto_errors_display_their_fixed_text() {
+        let all = [
+            CryptoError::RandomGenerator,
+            CryptoError::KeyGeneration,
+            CryptoError::InvalidKeyPair,
+            CryptoError::KeyEncoding,
+            CryptoError::Signing,
+        ];
+        for (i, error) in all.iter().enumerate() {
+            assert_eq!(error.to_string(), format!("crypto backend error: {}", error.as_str()));
+            assert!(all[..i].iter().all(|other| other.as_str() != error.as_str()), "{error:?}");
+        }
+    }
 }

@@ -50,10 +50,9 @@ impl Es256KeyPair {
     pub(crate) fn generate() -> Result<Self, CryptoError> {
         let rng = SystemRandom::new();
         let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(|_| CryptoError("key generation failed"))?;
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(|_| CryptoError::KeyGeneration)?;
         let private_scalar = scalar_from_pkcs8(pkcs8.as_ref())?;
-        let pair =
-            EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).map_err(|_| CryptoError("key generation failed"))?;
+        let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).map_err(|_| CryptoError::KeyGeneration)?;
         Ok(Self { pair, private_scalar })
     }
 
@@ -61,7 +60,7 @@ impl Es256KeyPair {
         let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
         EcdsaKeyPair::from_private_key_and_public_key(alg, d, public_point, &SystemRandom::new())
             .map(|pair| Self { pair, private_scalar: d.to_vec() })
-            .map_err(|_| CryptoError("invalid P-256 key pair"))
+            .map_err(|_| CryptoError::InvalidKeyPair)
     }
 
     pub(crate) fn public_point(&self) -> Vec<u8> {
@@ -73,10 +72,7 @@ impl Es256KeyPair {
     }
 
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.pair
-            .sign(&SystemRandom::new(), message)
-            .map(|sig| sig.as_ref().to_vec())
-            .map_err(|_| CryptoError("signing failed"))
+        self.pair.sign(&SystemRandom::new(), message).map(|sig| sig.as_ref().to_vec()).map_err(|_| CryptoError::Signing)
     }
 }
 
@@ -84,12 +80,11 @@ impl Es256KeyPair {
 /// starts `INTEGER 1, OCTET STRING (32 bytes)`, i.e. `02 01 01 04 20` then the scalar.
 fn scalar_from_pkcs8(pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError> {
     const MARKER: [u8; 5] = [0x02, 0x01, 0x01, 0x04, 0x20];
-    let start = pkcs8.windows(MARKER.len()).position(|w| w == MARKER).ok_or(CryptoError("unexpected PKCS#8 layout"))?
-        + MARKER.len();
-    pkcs8.get(start..start + 32).map(<[u8]>::to_vec).ok_or(CryptoError("unexpected PKCS#8 layout"))
+    let start = pkcs8.windows(MARKER.len()).position(|w| w == MARKER).ok_or(CryptoError::KeyEncoding)? + MARKER.len();
+    pkcs8.get(start..start + 32).map(<[u8]>::to_vec).ok_or(CryptoError::KeyEncoding)
 }
 
 pub(super) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
     use ring::rand::SecureRandom as _;
-    SystemRandom::new().fill(buf).map_err(|_| CryptoError("random generator failed"))
+    SystemRandom::new().fill(buf).map_err(|_| CryptoError::RandomGenerator)
 }

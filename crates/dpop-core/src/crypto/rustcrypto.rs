@@ -33,10 +33,10 @@ impl Es256KeyPair {
     }
 
     pub(crate) fn from_private_key(d: &[u8], public_point: &[u8]) -> Result<Self, CryptoError> {
-        let key = SigningKey::from_slice(d).map_err(|_| CryptoError("invalid P-256 key pair"))?;
+        let key = SigningKey::from_slice(d).map_err(|_| CryptoError::InvalidKeyPair)?;
         let pair = Self(key);
         if pair.public_point() != public_point {
-            return Err(CryptoError("invalid P-256 key pair"));
+            return Err(CryptoError::InvalidKeyPair);
         }
         Ok(pair)
     }
@@ -50,12 +50,12 @@ impl Es256KeyPair {
     }
 
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let sig: Signature = self.0.try_sign(message).map_err(|_| CryptoError("signing failed"))?;
+        let sig: Signature = self.0.try_sign(message).map_err(|_| CryptoError::Signing)?;
         Ok(sig.to_bytes().to_vec())
     }
 }
 
 pub(super) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
     use rand_core::RngCore as _;
-    OsRng.try_fill_bytes(buf).map_err(|_| CryptoError("random generator failed"))
+    OsRng.try_fill_bytes(buf).map_err(|_| CryptoError::RandomGenerator)
 }
