@@ -11,22 +11,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::servers::{self, TestCa};
-use common::{NO_HANG, RELAXED_TIMEOUT, TTL, client_key, key};
+use common::{NO_HANG, RELAXED_TIMEOUT, TTL, client_key, key, unavailable_kind};
 use dpop_core::replay::ReplayStore;
 use dpop_core::replay::{Insertion, ReplayStoreError};
-use dpop_redis::{ConnectError, RedisReplayStore, RedisReplayStoreBuilder, UnavailableError, UnavailableKind};
+use dpop_redis::{ConnectError, RedisReplayStore, RedisReplayStoreBuilder, UnavailableKind};
 
 fn builder() -> RedisReplayStoreBuilder {
     RedisReplayStore::builder().timeout(RELAXED_TIMEOUT)
-}
-
-fn unavailable_kind(error: &ReplayStoreError) -> UnavailableKind {
-    match error {
-        ReplayStoreError::Unavailable(cause) => {
-            cause.downcast_ref::<UnavailableError>().expect("the cause is an UnavailableError").kind()
-        }
-        other => panic!("expected Unavailable, got {other:?}"),
-    }
 }
 
 #[tokio::test]

@@ -10,12 +10,14 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{NO_HANG, REDIS_URL, RELAXED_TIMEOUT, TTL, cleanup, client_key, direct, expected_name, key, keys, store};
+use common::{
+    NO_HANG, REDIS_URL, RELAXED_TIMEOUT, TTL, cleanup, client_key, direct, expected_name, key, keys, store,
+    unavailable_kind,
+};
 use dpop_core::replay::{Insertion, ReplayStoreError};
 use dpop_core::{DpopError, DpopKey, DpopVerifier, ProofRequest, replay::ReplayStore};
 use dpop_redis::{
-    ConnectError, DEFAULT_PER_KEY_QUOTA, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisReplayStore, UnavailableError,
-    UnavailableKind,
+    ConnectError, DEFAULT_PER_KEY_QUOTA, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisReplayStore, UnavailableKind,
 };
 use tokio::sync::Barrier;
 
@@ -25,15 +27,6 @@ async fn closed_port_url() -> String {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     format!("redis://127.0.0.1:{port}")
-}
-
-fn unavailable_kind(error: &ReplayStoreError) -> UnavailableKind {
-    match error {
-        ReplayStoreError::Unavailable(cause) => {
-            cause.downcast_ref::<UnavailableError>().expect("the cause is an UnavailableError").kind()
-        }
-        other => panic!("expected Unavailable, got {other:?}"),
-    }
 }
 
 #[tokio::test]

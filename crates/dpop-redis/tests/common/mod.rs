@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dpop_core::Thumbprint;
-use dpop_core::replay::ReplayKey;
-use dpop_redis::RedisReplayStore;
+use dpop_core::replay::{ReplayKey, ReplayStoreError};
+use dpop_redis::{RedisReplayStore, UnavailableError, UnavailableKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -52,6 +52,16 @@ macro_rules! require_redis {
 /// `store::some_test::{{closure}}::here` → `store::some_test`.
 pub fn test_name(path: &str) -> String {
     path.trim_end_matches("::here").trim_end_matches("::{{closure}}").to_owned()
+}
+
+/// What kind of outage an `Unavailable` refusal reports (panics on any other outcome).
+pub fn unavailable_kind(error: &ReplayStoreError) -> UnavailableKind {
+    match error {
+        ReplayStoreError::Unavailable(cause) => {
+            cause.downcast_ref::<UnavailableError>().expect("the cause is an UnavailableError").kind()
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
 }
 
 /// A key prefix no other test (or test run) uses.
