@@ -10,6 +10,7 @@
 //! | `actix` | [`actix`] | `App::new().wrap(Dpop::new(validator))` |
 //! | `tokens` | [`token`] | `DpopGuard::builder().token_validator(JwtValidator::builder(iss, aud)…)` |
 //! | `redis` | [`redis`] | `DpopVerifier::builder().replay_store(RedisReplayStore::connect(url).await?)` |
+//! | `mcp` | [`mcp`] | `caller.require_scope("tools:write")?`, `.layer(SessionBindingLayer::new(..))` |
 //! | `client`, `client-rmcp`, `client-oauth`, `client-tower` | [`client`] | a `DpopSession` that signs every request |
 //!
 //! Every decision is made by [`DpopGuard`], so every framework answers alike. The framework-free
@@ -65,6 +66,13 @@ pub mod redis {
     pub use dpop_redis::*;
 }
 
+/// rmcp integration: the verified caller in tools (`Caller`), per-tool scopes, MCP sessions
+/// bound to the key that opened them (`SessionBindingLayer`).
+#[cfg(feature = "mcp")]
+pub mod mcp {
+    pub use dpop_mcp::*;
+}
+
 /// The client side: a session that owns the key, signs every request with a fresh proof and
 /// follows nonces and clock skew; reqwest middleware, rmcp's streamable-HTTP client, a tower
 /// client layer, OAuth token requests with DPoP.
@@ -75,5 +83,5 @@ pub mod client {
 
 /// The README's examples, compiled and run as doctests (they use every framework feature).
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "axum", feature = "actix", feature = "tokens", feature = "redis"))]
+#[cfg(all(doctest, feature = "axum", feature = "actix", feature = "tokens", feature = "redis", feature = "mcp"))]
 pub struct ReadmeDoctests;
