@@ -2,6 +2,7 @@
 //! token, [`ProofOnlyAuthentication`] from a proof-only guard — or a [`Rejection`] rendered as
 //! the [`Reply`] to send.
 
+use std::fmt;
 use std::sync::Arc;
 
 use crate::error::DpopError;
@@ -165,6 +166,11 @@ impl Reply {
 }
 
 /// A refusal, with everything the HTTP response needs.
+///
+/// It is an error: `Display` gives the code and description (`invalid_token: Invalid access
+/// token: token expired`), or `authentication required` when the request had no credentials.
+/// The reason is already in that text, so [`source`](std::error::Error::source) is `None`;
+/// [`error`](Self::error) gives it as a value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
     pub(super) error: Option<DpopError>,
@@ -242,6 +248,17 @@ impl Rejection {
     }
 }
 
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Some(error) => error.fmt(f),
+            None => f.write_str("authentication required"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
 /// Checked but not yet final: hand to [`DpopGuard::complete`].
 #[derive(Debug)]
 #[must_use = "a pending authorization is not an authorization until completed"]
@@ -249,4 +266,22 @@ pub struct PendingAuthorization {
     pub(super) scheme: AuthScheme,
     pub(super) access_token: String,
     pub(super) proof: Option<UnrecordedProof>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejection(error: Option<DpopError>) -> Rejection {
+        Rejection { error, www_authenticate: None, dpop_nonce: None }
+    }
+
+    #[test]
+    fn a_rejection_displays_its_code_and_description() {
+        let replayed = rejection(Some(DpopError::Replayed));
+        assert_eq!(replayed.to_string(), "invalid_dpop_proof: DPoP proof has already been used");
+        assert_eq!(rejection(None).to_string(), "authentication required");
+        let boxed: Box<dyn std::error::Error> = Box::new(replayed);
+        assert!(boxed.source().is_none(), "the reason is in the text, not repeated as a source");
+    }
 }
