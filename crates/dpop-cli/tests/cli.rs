@@ -543,7 +543,7 @@ fn now() -> u64 {
 
 #[tokio::test]
 async fn token_validates_with_the_exported_jwks_and_carries_every_claim() {
-    use dpop_core::{TokenError, TokenValidator as _};
+    use dpop_core::{InvalidToken, TokenError, TokenValidator as _};
 
     let dir = TempDir::new();
     let (issuer, client, jkt) = issuer_and_client(&dir);
@@ -591,14 +591,17 @@ async fn token_validates_with_the_exported_jwks_and_carries_every_claim() {
         Err(TokenError::Invalid(why)) => why,
         other => panic!("expected Invalid, got {other:?}"),
     };
-    assert_eq!(refused(validator(&issuer, "https://other-as.example.com", URL).validate(&token).await), "wrong issuer");
+    assert_eq!(
+        refused(validator(&issuer, "https://other-as.example.com", URL).validate(&token).await),
+        InvalidToken::WrongIssuer
+    );
     assert_eq!(
         refused(validator(&issuer, ISSUER, "https://other.example.com/mcp").validate(&token).await),
-        "wrong audience"
+        InvalidToken::WrongAudience
     );
     let other_issuer = dir.path("other-issuer.json");
     assert_eq!(dpop(&["keygen", "--out", path_str(&other_issuer)]).code, 0);
-    assert_eq!(refused(validator(&other_issuer, ISSUER, URL).validate(&token).await), "unknown signing key");
+    assert_eq!(refused(validator(&other_issuer, ISSUER, URL).validate(&token).await), InvalidToken::UnknownSigningKey);
 }
 
 #[tokio::test]

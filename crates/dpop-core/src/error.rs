@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::nonce::NonceRejection;
 use crate::proof::algorithm::Algorithm;
+use crate::token::InvalidToken;
 
 /// The error codes a resource server answers with (RFC 9449 §7.1, §8; RFC 6750 §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -163,9 +164,9 @@ pub enum DpopError {
     MalformedAuthorization,
     /// A Bearer token was presented to a resource that accepts only DPoP.
     BearerNotAccepted,
-    /// The access token validator refused the token (RFC 6750 §3.1 `invalid_token`); the text is
-    /// the validator's fixed reason.
-    InvalidAccessToken(&'static str),
+    /// The access token validator refused the token (RFC 6750 §3.1 `invalid_token`), for this
+    /// reason; the description is `Invalid access token: ` and [`InvalidToken::as_str`].
+    InvalidAccessToken(InvalidToken),
     /// The token could not be validated now (authorization server or keys unreachable).
     TokenValidationUnavailable,
     /// The token lacks a scope this resource requires (RFC 6750 §3.1, 403).
@@ -492,10 +493,18 @@ mod tests {
             DpopError::MultipleAuthorization,
             DpopError::MalformedAuthorization,
             DpopError::BearerNotAccepted,
-            DpopError::InvalidAccessToken("expired"),
+            DpopError::InvalidAccessToken(InvalidToken::Expired),
             DpopError::TokenValidationUnavailable,
             DpopError::InsufficientScope,
         ]
+    }
+
+    #[test]
+    fn an_invalid_access_token_is_described_by_its_reason() {
+        let error = DpopError::InvalidAccessToken(InvalidToken::Expired);
+        assert_eq!(error.description(), "Invalid access token: token expired");
+        let error = DpopError::InvalidAccessToken(InvalidToken::Other("unknown token"));
+        assert_eq!(error.to_string(), "invalid_token: Invalid access token: unknown token");
     }
 
     #[test]

@@ -133,7 +133,9 @@ fn a_store_failure_is_503_without_a_challenge() {
 #[test]
 fn a_bound_token_as_bearer_puts_the_error_on_the_bearer_challenge() {
     let guard = DpopGuard::builder()
-        .token_validator(dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown token"))))
+        .token_validator(dpop_core::validator_fn(|_| {
+            Err(dpop_core::TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token")))
+        }))
         .allow_bearer(true)
         .resource_metadata("https://rs.test/.well-known/oauth-protected-resource")
         .build()

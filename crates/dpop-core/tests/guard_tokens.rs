@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dpop_core::TokenFuture;
 use dpop_core::{
-    Admission, AuthScheme, ConfigError, DpopError, DpopGuard, DpopKey, RequestUri, TokenClaims, TokenError,
-    TokenValidator, headers::HeaderValues,
+    Admission, AuthScheme, ConfigError, DpopError, DpopGuard, DpopKey, InvalidToken, RequestUri, TokenClaims,
+    TokenError, TokenValidator, headers::HeaderValues,
 };
 use serde_json::json;
 
@@ -146,14 +146,11 @@ async fn an_unbound_token_as_bearer_passes_in_mixed_mode() {
 
 #[tokio::test]
 async fn an_invalid_token_is_401_invalid_token() {
-    let (guard, _) = guard(|| Err(TokenError::Invalid("token has expired")), false);
+    let (guard, _) = guard(|| Err(TokenError::Invalid(InvalidToken::Expired)), false);
     let rejection = send(&guard, "DPoP tok", Some(&KEY)).await.unwrap_err();
-    assert_eq!(rejection.error(), Some(&DpopError::InvalidAccessToken("token has expired")));
+    assert_eq!(rejection.error(), Some(&DpopError::InvalidAccessToken(InvalidToken::Expired)));
     assert!(
-        rejection
-            .www_authenticate()
-            .unwrap()
-            .contains(r#"error_description="Invalid access token: token has expired""#)
+        rejection.www_authenticate().unwrap().contains(r#"error_description="Invalid access token: token expired""#)
     );
 }
 

@@ -28,11 +28,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dpop_core::nonce::{NonceIssuer, NonceKey};
 use dpop_core::{
-    Admission, Algorithm, AlgorithmSet, ConfigError, DpopGuard, DpopKey, DpopVerifier, ErrorCode, NoncePolicy,
-    ProofRequest, PublicKey, Rejection, RequestUri, Thumbprint, TokenClaims, TokenError, access_token_hash,
-    clock::ManualClock, headers::HeaderValues, internals::Challenge, internals::Credentials, internals::ErrorScheme,
-    internals::htu_matches, internals::normalize_htu, internals::parse_authorization, internals::quoted_string,
-    validator_fn,
+    Admission, Algorithm, AlgorithmSet, ConfigError, DpopGuard, DpopKey, DpopVerifier, ErrorCode, InvalidToken,
+    NoncePolicy, ProofRequest, PublicKey, Rejection, RequestUri, Thumbprint, TokenClaims, TokenError,
+    access_token_hash, clock::ManualClock, headers::HeaderValues, internals::Challenge, internals::Credentials,
+    internals::ErrorScheme, internals::htu_matches, internals::normalize_htu, internals::parse_authorization,
+    internals::quoted_string, validator_fn,
 };
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -995,7 +995,7 @@ fn configured_guard(settings: &Settings) -> Result<DpopGuard, ConfigError> {
         let jkt = KEY.thumbprint().to_string();
         guard.token_validator(validator_fn(move |token: &str| {
             if token != TOKEN {
-                return Err(TokenError::Invalid("unknown token"));
+                return Err(TokenError::Invalid(InvalidToken::Other("unknown token")));
             }
             let mut claims = TokenClaims::default();
             claims.cnf_jkt = Some(jkt.clone());

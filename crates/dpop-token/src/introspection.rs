@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use dpop_core::TokenFuture;
 use dpop_core::json::{self, Limits};
-use dpop_core::{TokenClaims, TokenError, TokenValidator, clock::Clock, clock::SystemClock};
+use dpop_core::{InvalidToken, TokenClaims, TokenError, TokenValidator, clock::Clock, clock::SystemClock};
 use reqwest::Url;
 use reqwest::header::HeaderValue;
 use serde_json::{Map, Value};
@@ -95,10 +95,10 @@ impl IntrospectionValidator {
 
     async fn introspect(&self, token: &str) -> Result<Arc<TokenClaims>, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
-            return Err(reject("token too large"));
+            return Err(reject(InvalidToken::TooLarge));
         }
         if token.is_empty() {
-            return Err(reject("malformed token"));
+            return Err(reject(InvalidToken::Malformed));
         }
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("token", token)
@@ -113,7 +113,7 @@ impl IntrospectionValidator {
             .map_err(|error| unavailable("bad introspection response", error.reason()))?;
         match answer.get("active") {
             Some(Value::Bool(true)) => {}
-            Some(Value::Bool(false)) => return Err(reject("token is not active")),
+            Some(Value::Bool(false)) => return Err(reject(InvalidToken::Inactive)),
             _ => {
                 return Err(unavailable("bad introspection response", "no boolean active member"));
             }
@@ -127,13 +127,13 @@ impl IntrospectionValidator {
         match (answer.get("token_type"), jkt) {
             (None, _) => {}
             (Some(Value::String(kind)), Some(_)) if !kind.eq_ignore_ascii_case("DPoP") => {
-                return Err(reject("bound token with token_type other than DPoP"));
+                return Err(reject(InvalidToken::BoundTokenNotDpop));
             }
             (Some(Value::String(kind)), None) if kind.eq_ignore_ascii_case("DPoP") => {
-                return Err(reject("DPoP token without cnf.jkt"));
+                return Err(reject(InvalidToken::DpopTokenWithoutJkt));
             }
             (Some(Value::String(_)), _) => {}
-            (Some(_), _) => return Err(reject("invalid token_type")),
+            (Some(_), _) => return Err(reject(InvalidToken::InvalidTokenType)),
         }
         let lifetime = Lifetime { now: self.clock.now(), leeway: self.leeway };
         lifetime.check_exp(answer, false)?;

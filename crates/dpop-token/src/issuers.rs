@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use dpop_core::TokenFuture;
-use dpop_core::{TokenClaims, TokenError, TokenValidator};
+use dpop_core::{InvalidToken, TokenClaims, TokenError, TokenValidator};
 
 use crate::ConfigError;
 use crate::claims::reject;
@@ -72,7 +72,7 @@ impl MultiIssuerValidator {
         let issuer = unverified_issuer(token)?;
         match self.validators.iter().find(|validator| validator.issuer() == issuer) {
             Some(validator) => validator.validate(token).await,
-            None => Err(reject("unknown issuer")),
+            None => Err(reject(InvalidToken::UnknownIssuer)),
         }
     }
 }

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dpop_core::TokenFuture;
 use dpop_core::json::{self, JsonError, Limits};
 use dpop_core::{
-    Algorithm, AlgorithmSet, DpopError, PublicKey, TokenClaims, TokenError, TokenValidator, clock::Clock,
+    Algorithm, AlgorithmSet, DpopError, InvalidToken, PublicKey, TokenClaims, TokenError, TokenValidator, clock::Clock,
     clock::SystemClock,
 };
 use serde_json::{Map, Value};
@@ -36,8 +36,8 @@ pub const DEFAULT_ALGORITHMS: [Algorithm; 4] = [Algorithm::ES256, Algorithm::RS2
 /// token names an unknown `kid` (at most once per `refetch_interval`). For a resource that
 /// accepts tokens from several issuers, see [`MultiIssuerValidator`](crate::MultiIssuerValidator).
 ///
-/// What is checked, in order (every refusal is [`TokenError::Invalid`] with a fixed reason and
-/// a `tracing` event; a key set that cannot be fetched is [`TokenError::Unavailable`]):
+/// What is checked, in order (every refusal is [`TokenError::Invalid`] with its
+/// [`InvalidToken`] reason and a `tracing` event; a key set that cannot be fetched is [`TokenError::Unavailable`]):
 ///
 /// 1. at most [`MAX_TOKEN_LEN`] bytes, three base64url parts (compact JWS; JWE is refused);
 /// 2. the header is strict JSON (no duplicate member names, bounded depth and size);
@@ -127,16 +127,16 @@ impl JwtValidator {
         // Before the signature, so that an unsigned `alg: none` token is named as such.
         let (alg, kid) = self.check_header(&header)?;
         if signature_b64.is_empty() {
-            return Err(reject("malformed token"));
+            return Err(reject(InvalidToken::Malformed));
         }
-        let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| reject("malformed token"))?;
+        let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| reject(InvalidToken::Malformed))?;
         let signing_input =
-            token.get(..header_b64.len() + 1 + payload_b64.len()).ok_or_else(|| reject("malformed token"))?;
+            token.get(..header_b64.len() + 1 + payload_b64.len()).ok_or_else(|| reject(InvalidToken::Malformed))?;
 
         let key = self.key(kid, alg).await?;
         key.verify(alg, signing_input.as_bytes(), &signature).map_err(|error| match error {
-            DpopError::KeyAlgorithmMismatch => reject("signing key does not fit alg"),
-            _ => reject("invalid signature"),
+            DpopError::KeyAlgorithmMismatch => reject(InvalidToken::KeyAlgorithmMismatch),
+            _ => reject(InvalidToken::InvalidSignature),
         })?;
 
         let claims = decode_json(payload_b64, Part::Claims)?;
@@ -147,28 +147,28 @@ impl JwtValidator {
     /// Checks the JOSE header; the algorithm and the `kid`.
     fn check_header<'h>(&self, header: &'h Map<String, Value>) -> Result<(Algorithm, Option<&'h str>), TokenError> {
         let alg = match header.get("alg") {
-            None => return Err(reject("missing alg")),
+            None => return Err(reject(InvalidToken::MissingAlgorithm)),
             Some(Value::String(alg)) => alg,
-            Some(_) => return Err(reject("invalid alg")),
+            Some(_) => return Err(reject(InvalidToken::InvalidAlgorithm)),
         };
         if alg.eq_ignore_ascii_case("none") {
-            return Err(reject("alg none is not allowed"));
+            return Err(reject(InvalidToken::AlgorithmNone));
         }
         if alg.starts_with("HS") {
-            return Err(reject("symmetric alg is not allowed"));
+            return Err(reject(InvalidToken::SymmetricAlgorithm));
         }
         let alg = match Algorithm::from_name(alg) {
             Some(alg) if self.algorithms.contains(alg) => alg,
-            _ => return Err(reject("alg not allowed")),
+            _ => return Err(reject(InvalidToken::AlgorithmNotAllowed)),
         };
         check_type(header.get("typ"), self.require_type)?;
         if header.contains_key("crit") {
-            return Err(reject("unsupported critical header"));
+            return Err(reject(InvalidToken::CriticalHeader));
         }
         let kid = match header.get("kid") {
             None => None,
             Some(Value::String(kid)) => Some(kid.as_str()),
-            Some(_) => return Err(reject("invalid kid")),
+            Some(_) => return Err(reject(InvalidToken::InvalidKeyId)),
         };
         Ok((alg, kid))
     }
@@ -200,9 +200,9 @@ impl JwtValidator {
 /// The rejection for a key selection that found no key.
 pub(crate) fn selection_error(selection: &Selection<'_>) -> TokenError {
     match selection {
-        Selection::NoKid => reject("missing kid"),
-        Selection::Unfit => reject("signing key does not fit alg"),
-        Selection::Key(_) | Selection::Unknown => reject("unknown signing key"),
+        Selection::NoKid => reject(InvalidToken::MissingKeyId),
+        Selection::Unfit => reject(InvalidToken::KeyAlgorithmMismatch),
+        Selection::Key(_) | Selection::Unknown => reject(InvalidToken::UnknownSigningKey),
     }
 }
 
@@ -210,10 +210,10 @@ pub(crate) fn selection_error(selection: &Selection<'_>) -> TokenError {
 /// case-insensitively, and `application/` may be omitted.
 fn check_type(typ: Option<&Value>, require: bool) -> Result<(), TokenError> {
     let typ = match typ {
-        None if require => return Err(reject("missing typ")),
+        None if require => return Err(reject(InvalidToken::MissingType)),
         None => return Ok(()),
         Some(Value::String(typ)) => typ.to_ascii_lowercase(),
-        Some(_) => return Err(reject("wrong token type")),
+        Some(_) => return Err(reject(InvalidToken::WrongType)),
     };
     let media_type = typ.strip_prefix("application/").unwrap_or(&typ);
     match media_type {
@@ -221,7 +221,7 @@ fn check_type(typ: Option<&Value>, require: bool) -> Result<(), TokenError> {
         // Legacy servers type access tokens as plain JWTs; any other explicit type (a DPoP
         // proof, an ID token, a logout token...) is never an access token.
         "jwt" if !require => Ok(()),
-        _ => Err(reject("wrong token type")),
+        _ => Err(reject(InvalidToken::WrongType)),
     }
 }
 
@@ -229,15 +229,15 @@ fn check_type(typ: Option<&Value>, require: bool) -> Result<(), TokenError> {
 /// bytes; the header and payload are not empty.
 fn compact_parts(token: &str) -> Result<[&str; 3], TokenError> {
     if token.len() > MAX_TOKEN_LEN {
-        return Err(reject("token too large"));
+        return Err(reject(InvalidToken::TooLarge));
     }
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(reject("malformed token"));
+        return Err(reject(InvalidToken::Malformed));
     };
     if header.is_empty() || payload.is_empty() {
-        return Err(reject("malformed token"));
+        return Err(reject(InvalidToken::Malformed));
     }
     Ok([header, payload, signature])
 }
@@ -247,9 +247,9 @@ fn compact_parts(token: &str) -> Result<[&str; 3], TokenError> {
 pub(crate) fn unverified_issuer(token: &str) -> Result<String, TokenError> {
     let [_, payload, _] = compact_parts(token)?;
     match decode_json(payload, Part::Claims)?.remove("iss") {
-        None => Err(reject("missing iss")),
+        None => Err(reject(InvalidToken::MissingIssuer)),
         Some(Value::String(iss)) => Ok(iss),
-        Some(_) => Err(reject("invalid iss")),
+        Some(_) => Err(reject(InvalidToken::InvalidIssuer)),
     }
 }
 
@@ -262,8 +262,10 @@ enum Part {
 /// Decodes a base64url part and parses it as a strict JSON object.
 fn decode_json(b64: &str, part: Part) -> Result<Map<String, Value>, TokenError> {
     let (malformed, duplicate, complex) = match part {
-        Part::Header => ("malformed token header", "duplicate member in token header", "token header too complex"),
-        Part::Claims => ("malformed claims", "duplicate claim member", "claims too complex"),
+        Part::Header => {
+            (InvalidToken::MalformedHeader, InvalidToken::DuplicateHeaderMember, InvalidToken::HeaderTooComplex)
+        }
+        Part::Claims => (InvalidToken::MalformedClaims, InvalidToken::DuplicateClaim, InvalidToken::ClaimsTooComplex),
     };
     let bytes = URL_SAFE_NO_PAD.decode(b64).map_err(|_| reject(malformed))?;
     json::parse_value_object(&bytes, Limits::TOKEN).map_err(|error| match error {
@@ -484,10 +486,10 @@ impl fmt::Debug for JwtValidatorBuilder {
 mod tests {
     use super::*;
 
-    fn type_result(typ: Option<Value>, require: bool) -> Result<(), &'static str> {
+    fn type_result(typ: Option<Value>, require: bool) -> Result<(), InvalidToken> {
         check_type(typ.as_ref(), require).map_err(|error| match error {
             TokenError::Invalid(why) => why,
-            _ => "unavailable",
+            other => panic!("expected Invalid, got {other:?}"),
         })
     }
 
@@ -497,14 +499,14 @@ mod tests {
             assert_eq!(type_result(Some(Value::from(ok)), true), Ok(()), "{ok}");
             assert_eq!(type_result(Some(Value::from(ok)), false), Ok(()), "{ok}");
         }
-        assert_eq!(type_result(None, true), Err("missing typ"));
+        assert_eq!(type_result(None, true), Err(InvalidToken::MissingType));
         assert_eq!(type_result(None, false), Ok(()));
-        assert_eq!(type_result(Some(Value::from("JWT")), true), Err("wrong token type"));
+        assert_eq!(type_result(Some(Value::from("JWT")), true), Err(InvalidToken::WrongType));
         assert_eq!(type_result(Some(Value::from("jwt")), false), Ok(()));
         for bad in ["dpop+jwt", "application/jwt+at", "at+jwt ", "x/at+jwt"] {
-            assert_eq!(type_result(Some(Value::from(bad)), false), Err("wrong token type"), "{bad}");
+            assert_eq!(type_result(Some(Value::from(bad)), false), Err(InvalidToken::WrongType), "{bad}");
         }
-        assert_eq!(type_result(Some(Value::from(1)), false), Err("wrong token type"));
+        assert_eq!(type_result(Some(Value::from(1)), false), Err(InvalidToken::WrongType));
     }
 
     #[test]

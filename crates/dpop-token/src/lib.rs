@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use dpop_core::{Algorithm, TokenError, TokenValidator};
+//! use dpop_core::{Algorithm, InvalidToken, TokenError, TokenValidator};
 //! use dpop_token::{CachedValidator, JwkSet, JwtValidator};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -29,15 +29,15 @@
 //! let validator = CachedValidator::new(validator);
 //!
 //! let refused = validator.validate("not-a-jwt").await;
-//! assert!(matches!(refused, Err(TokenError::Invalid("malformed token"))));
+//! assert!(matches!(refused, Err(TokenError::Invalid(InvalidToken::Malformed))));
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! # Failing closed
 //!
-//! Every refusal is [`TokenError::Invalid`](dpop_core::TokenError::Invalid) with a fixed reason
-//! (never the token) and a `tracing` event. When a validator cannot decide (the JWKS or
+//! Every refusal is [`TokenError::Invalid`](dpop_core::TokenError::Invalid) with its reason,
+//! an [`InvalidToken`](dpop_core::InvalidToken) variant (never the token), and a `tracing` event. When a validator cannot decide (the JWKS or
 //! introspection endpoint is down, times out, answers garbage or with an error status) it
 //! returns [`TokenError::Unavailable`](dpop_core::TokenError::Unavailable): the request is
 //! refused with 503, never let through.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use dpop_core::{Algorithm, PublicKey, TokenError};
+use dpop_core::{Algorithm, InvalidToken, PublicKey, TokenError};
 use reqwest::Url;
 
 use crate::ConfigError;
@@ -133,7 +133,7 @@ impl RemoteJwks {
             }
             let recently = state.last_kid_refetch.is_some_and(|at| now < at.saturating_add(self.refetch_interval));
             if recently {
-                return Err(reject("unknown signing key"));
+                return Err(reject(InvalidToken::UnknownSigningKey));
             }
             state.last_kid_refetch = Some(now);
             tracing::info!(kid, "JWKS refetch: token signed with an unknown key");

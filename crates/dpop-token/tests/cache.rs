@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{AUDIENCE, AsKey, ISSUER, KID, NOW, claims, invalid_reason, jwks, unavailable_cause};
 use dpop_core::TokenFuture;
-use dpop_core::{DpopKey, TokenClaims, TokenError, TokenValidator, clock::ManualClock};
+use dpop_core::{DpopKey, InvalidToken, TokenClaims, TokenError, TokenValidator, clock::ManualClock};
 use dpop_token::{CachedValidator, JwkSet, JwtValidator};
 use serde_json::{Map, Value, json};
 
@@ -39,7 +39,7 @@ impl TokenValidator for Counting {
             }
             match token.split_once('#').map_or(token, |(t, _)| t) {
                 "noexp" => Ok(std::sync::Arc::new(TokenClaims::from_json(raw))),
-                "bad" => Err(TokenError::Invalid("bad token")),
+                "bad" => Err(TokenError::Invalid(InvalidToken::Other("bad token"))),
                 _ => Err(TokenError::Unavailable("AS down".into())),
             }
         })

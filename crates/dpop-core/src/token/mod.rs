@@ -85,13 +85,174 @@ impl TokenClaims {
     }
 }
 
+/// Why a validator refused an access token: one variant per fixed reason.
+///
+/// [`as_str`](Self::as_str) is the reason's text, sent to the client inside the `invalid_token`
+/// challenge (`error_description="Invalid access token: token expired"`); it never contains
+/// the token. Application validators with a reason of their own use [`Other`](Self::Other).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InvalidToken {
+    /// The token is not three base64url parts separated by dots (for introspection: empty). Text: `malformed token`.
+    Malformed,
+    /// The token is longer than the validator accepts. Text: `token too large`.
+    TooLarge,
+    /// The JWS header is not base64url-encoded JSON. Text: `malformed token header`.
+    MalformedHeader,
+    /// The JWS header has the same member name twice. Text: `duplicate member in token header`.
+    DuplicateHeaderMember,
+    /// The JWS header has more members, elements or nesting than the strict reader allows. Text: `token header too complex`.
+    HeaderTooComplex,
+    /// The payload is not base64url-encoded JSON. Text: `malformed claims`.
+    MalformedClaims,
+    /// The claims have the same member name twice, at any depth. Text: `duplicate claim member`.
+    DuplicateClaim,
+    /// The claims have more members, elements or nesting than the strict reader allows. Text: `claims too complex`.
+    ClaimsTooComplex,
+    /// The JWS header has no `alg`. Text: `missing alg`.
+    MissingAlgorithm,
+    /// The JWS header's `alg` is not a string. Text: `invalid alg`.
+    InvalidAlgorithm,
+    /// The JWS header's `alg` is `none`. Text: `alg none is not allowed`.
+    AlgorithmNone,
+    /// The JWS header's `alg` is an HMAC algorithm (`HS256`, …). Text: `symmetric alg is not allowed`.
+    SymmetricAlgorithm,
+    /// The JWS header's `alg` is unknown or outside the allow-list. Text: `alg not allowed`.
+    AlgorithmNotAllowed,
+    /// The JWS header has a `crit` parameter. Text: `unsupported critical header`.
+    CriticalHeader,
+    /// The JWS header has no `kid` and the authorization server has several keys. Text: `missing kid`.
+    MissingKeyId,
+    /// The JWS header's `kid` is not a string. Text: `invalid kid`.
+    InvalidKeyId,
+    /// No key of the authorization server has this `kid` (after a refetch, when allowed). Text: `unknown signing key`.
+    UnknownSigningKey,
+    /// The key named by `kid` (or the only key) cannot verify the header's `alg`. Text: `signing key does not fit alg`.
+    KeyAlgorithmMismatch,
+    /// The signature does not verify. Text: `invalid signature`.
+    InvalidSignature,
+    /// The JWS header has no `typ` and the validator requires one (RFC 9068 §4). Text: `missing typ`.
+    MissingType,
+    /// The JWS header's `typ` is not `at+jwt` (nor `jwt`, when not required). Text: `wrong token type`.
+    WrongType,
+    /// `iss` is absent. Text: `missing iss`.
+    MissingIssuer,
+    /// `iss` is not a string. Text: `invalid iss`.
+    InvalidIssuer,
+    /// `iss` is not the expected issuer. Text: `wrong issuer`.
+    WrongIssuer,
+    /// `iss` names none of the trusted authorization servers. Text: `unknown issuer`.
+    UnknownIssuer,
+    /// `aud` is absent. Text: `missing aud`.
+    MissingAudience,
+    /// `aud` is neither a string nor an array of strings. Text: `invalid aud`.
+    InvalidAudience,
+    /// `aud` does not name this resource. Text: `wrong audience`.
+    WrongAudience,
+    /// `exp` is absent and the validator requires it. Text: `missing exp`.
+    MissingExpiry,
+    /// `exp` is not a NumericDate. Text: `invalid exp`.
+    InvalidExpiry,
+    /// `exp` has passed (after the allowed leeway). Text: `token expired`.
+    Expired,
+    /// `nbf` is not a NumericDate. Text: `invalid nbf`.
+    InvalidNotBefore,
+    /// `nbf` is in the future (beyond the allowed leeway). Text: `token not yet valid`.
+    NotYetValid,
+    /// `iat` is not a NumericDate. Text: `invalid iat`.
+    InvalidIssuedAt,
+    /// `iat` is in the future (beyond the allowed leeway). Text: `token issued in the future`.
+    IssuedInFuture,
+    /// `sub` is not a string. Text: `invalid sub`.
+    InvalidSubject,
+    /// `client_id` is not a string. Text: `invalid client_id`.
+    InvalidClientId,
+    /// `scope` is not a string. Text: `invalid scope`.
+    InvalidScope,
+    /// `cnf` is not an object with a non-empty string `jkt`. Text: `invalid cnf`.
+    InvalidConfirmation,
+    /// `cnf` binds the token to something other than a DPoP key (an mTLS certificate, …). Text: `unsupported confirmation method`.
+    UnsupportedConfirmation,
+    /// The introspection endpoint answered `"active": false` (RFC 7662 §2.2). Text: `token is not active`.
+    Inactive,
+    /// The introspection answer has `cnf.jkt` but a `token_type` other than `DPoP`. Text: `bound token with token_type other than DPoP`.
+    BoundTokenNotDpop,
+    /// The introspection answer says `token_type` `DPoP` without `cnf.jkt`. Text: `DPoP token without cnf.jkt`.
+    DpopTokenWithoutJkt,
+    /// The introspection answer's `token_type` is not a string. Text: `invalid token_type`.
+    InvalidTokenType,
+    /// A reason of an application's own validator (a [`validator_fn`] or a [`TokenValidator`]
+    /// implementation): a fixed text such as `"unknown token"`, sent to the client as it is, so
+    /// it must never contain the token or other secrets.
+    Other(&'static str),
+}
+
+impl InvalidToken {
+    /// The reason as sent in `error_description` after `Invalid access token: `.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed token",
+            Self::TooLarge => "token too large",
+            Self::MalformedHeader => "malformed token header",
+            Self::DuplicateHeaderMember => "duplicate member in token header",
+            Self::HeaderTooComplex => "token header too complex",
+            Self::MalformedClaims => "malformed claims",
+            Self::DuplicateClaim => "duplicate claim member",
+            Self::ClaimsTooComplex => "claims too complex",
+            Self::MissingAlgorithm => "missing alg",
+            Self::InvalidAlgorithm => "invalid alg",
+            Self::AlgorithmNone => "alg none is not allowed",
+            Self::SymmetricAlgorithm => "symmetric alg is not allowed",
+            Self::AlgorithmNotAllowed => "alg not allowed",
+            Self::CriticalHeader => "unsupported critical header",
+            Self::MissingKeyId => "missing kid",
+            Self::InvalidKeyId => "invalid kid",
+            Self::UnknownSigningKey => "unknown signing key",
+            Self::KeyAlgorithmMismatch => "signing key does not fit alg",
+            Self::InvalidSignature => "invalid signature",
+            Self::MissingType => "missing typ",
+            Self::WrongType => "wrong token type",
+            Self::MissingIssuer => "missing iss",
+            Self::InvalidIssuer => "invalid iss",
+            Self::WrongIssuer => "wrong issuer",
+            Self::UnknownIssuer => "unknown issuer",
+            Self::MissingAudience => "missing aud",
+            Self::InvalidAudience => "invalid aud",
+            Self::WrongAudience => "wrong audience",
+            Self::MissingExpiry => "missing exp",
+            Self::InvalidExpiry => "invalid exp",
+            Self::Expired => "token expired",
+            Self::InvalidNotBefore => "invalid nbf",
+            Self::NotYetValid => "token not yet valid",
+            Self::InvalidIssuedAt => "invalid iat",
+            Self::IssuedInFuture => "token issued in the future",
+            Self::InvalidSubject => "invalid sub",
+            Self::InvalidClientId => "invalid client_id",
+            Self::InvalidScope => "invalid scope",
+            Self::InvalidConfirmation => "invalid cnf",
+            Self::UnsupportedConfirmation => "unsupported confirmation method",
+            Self::Inactive => "token is not active",
+            Self::BoundTokenNotDpop => "bound token with token_type other than DPoP",
+            Self::DpopTokenWithoutJkt => "DPoP token without cnf.jkt",
+            Self::InvalidTokenType => "invalid token_type",
+            Self::Other(text) => text,
+        }
+    }
+}
+
+impl fmt::Display for InvalidToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a token was not accepted.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum TokenError {
     /// The token is invalid, expired, not for this resource, or unknown: 401 `invalid_token`.
-    /// The text is a fixed, human reason; it never contains the token.
-    Invalid(&'static str),
+    Invalid(InvalidToken),
     /// The validator could not decide (the authorization server or its keys are unreachable):
     /// the request is refused with 503, never let through.
     Unavailable(Box<dyn std::error::Error + Send + Sync>),
@@ -125,5 +286,19 @@ pub trait TokenValidator: Send + Sync + 'static {
 impl<V: TokenValidator + ?Sized> TokenValidator for Arc<V> {
     fn validate<'a>(&'a self, token: &'a str) -> TokenFuture<'a> {
         (**self).validate(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_token_reason_is_its_fixed_text() {
+        assert_eq!(InvalidToken::Expired.as_str(), "token expired");
+        assert_eq!(InvalidToken::WrongAudience.to_string(), "wrong audience");
+        assert_eq!(InvalidToken::Other("unknown token").as_str(), "unknown token");
+        let error = TokenError::Invalid(InvalidToken::UnknownSigningKey);
+        assert_eq!(error.to_string(), "invalid access token: unknown signing key");
     }
 }

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use crate::token::{TokenClaims, TokenError, TokenFuture, TokenValidator};
 
 /// A validator that calls `check(token)`: `Ok(claims)` for a valid token (with `cnf.jkt` for a
-/// DPoP-bound one), [`TokenError::Invalid`] or [`TokenError::Unavailable`] otherwise.
+/// DPoP-bound one), [`TokenError::Invalid`] or [`TokenError::Unavailable`] otherwise. A reason
+/// of the application's own is [`InvalidToken::Other`](crate::InvalidToken::Other), a fixed text the client will read.
 ///
 /// ```
-/// use dpop_core::{DpopGuard, TokenClaims, TokenError, validator_fn};
+/// use dpop_core::{DpopGuard, InvalidToken, TokenClaims, TokenError, validator_fn};
 ///
 /// let guard = DpopGuard::new(validator_fn(|token: &str| match token {
 ///     "known-token" => {
@@ -19,7 +20,7 @@ use crate::token::{TokenClaims, TokenError, TokenFuture, TokenValidator};
 ///         claims.cnf_jkt = Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned());
 ///         Ok(claims)
 ///     }
-///     _ => Err(TokenError::Invalid("unknown token")),
+///     _ => Err(TokenError::Invalid(InvalidToken::Other("unknown token"))),
 /// }));
 /// # let _ = guard;
 /// ```

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dpop_guard::{
-    AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, DpopKey, ProofOnlyAuthentication, TokenClaims, TokenError,
-    TokenValidator, validator_fn,
+    AuthScheme, Authentication, DpopGuard, DpopGuardBuilder, DpopKey, InvalidToken, ProofOnlyAuthentication,
+    TokenClaims, TokenError, TokenValidator, validator_fn,
 };
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -87,7 +87,7 @@ pub fn test_validator() -> impl TokenValidator {
         if let Some(jkt) = token.strip_prefix("bound.") {
             claims.cnf_jkt = Some(jkt.to_owned());
         } else if token != TOKEN {
-            return Err(TokenError::Invalid("unknown token"));
+            return Err(TokenError::Invalid(InvalidToken::Other("unknown token")));
         }
         Ok(claims)
     })

@@ -81,10 +81,11 @@ pub fn claims(jkt: &str) -> Value {
     })
 }
 
-/// The `Invalid` reason, or a panic naming what came instead.
+/// The `Invalid` reason's text (what the client reads in `error_description`), or a panic
+/// naming what came instead.
 pub fn invalid_reason(result: Result<std::sync::Arc<TokenClaims>, TokenError>) -> &'static str {
     match result {
-        Err(TokenError::Invalid(why)) => why,
+        Err(TokenError::Invalid(why)) => why.as_str(),
         Err(TokenError::Unavailable(cause)) => panic!("expected Invalid, got Unavailable: {cause}"),
         Ok(claims) => panic!("expected Invalid, got Ok: {claims:?}"),
         Err(other) => panic!("expected Invalid, got {other:?}"),
