@@ -1,5 +1,12 @@
-//! Errors: [`DpopError`], every rejection of a request with its RFC error code, HTTP status and
-//! description; [`ConfigError`], every configuration a builder refuses.
+//! The errors of a server: [`DpopError`], every rejection of a request with its RFC error code,
+//! HTTP status and description; [`ConfigError`], every configuration a builder refuses.
+//!
+//! They are not the crate's only error types. A token validator answers with a
+//! [`TokenError`](crate::TokenError) (its reason an [`InvalidToken`]), which the guard turns into
+//! [`DpopError::InvalidAccessToken`] or [`DpopError::TokenValidationUnavailable`]; the client
+//! side's key and signing failures are [`CryptoError`](crate::CryptoError) and
+//! [`KeyError`](crate::KeyError); a [`Rejection`](crate::Rejection) is the response for a
+//! `DpopError` (or for a request without credentials). Each is a `std::error::Error`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -74,6 +81,12 @@ const RETRY_AFTER_SECS: u32 = 1;
 /// Each variant is one failed check. [`DpopError::code`] gives its RFC error code and
 /// [`DpopError::description`] a human sentence for `error_description`; neither ever contains
 /// bytes taken from the request.
+///
+/// The variants are not nested by category: [`code`](Self::code) is the category. Its six
+/// values split the variants into the proof's checks (`invalid_dpop_proof`), the access token's
+/// (`invalid_token`), the nonce (`use_dpop_nonce`), the request's shape (`invalid_request`),
+/// scopes (`insufficient_scope`) and "not now" (`temporarily_unavailable`), and it is computed
+/// by a match without a wildcard, so a new variant is given its category when it is added.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DpopError {
