@@ -5,7 +5,7 @@
 //! use actix_web::{App, HttpResponse, HttpServer, web};
 //! use dpop_actix::{Authenticated, Dpop};
 //! # fn main() -> std::io::Result<()> {
-//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown token")));
+//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token"))));
 //!
 //! async fn mcp(auth: Authenticated) -> HttpResponse {
 //!     HttpResponse::Ok().body(format!("hello, {}", auth.claims().subject.as_deref().unwrap_or("?")))
@@ -24,6 +24,7 @@
 //!
 //! [actix-web]: https://docs.rs/actix-web
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

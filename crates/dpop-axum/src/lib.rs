@@ -3,7 +3,7 @@
 //! ```
 //! use axum::{Router, routing::post};
 //! use dpop_axum::{Authenticated, DpopLayer};
-//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown token")));
+//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token"))));
 //!
 //! async fn mcp(auth: Authenticated) -> String {
 //!     format!("hello, {}", auth.claims().subject.as_deref().unwrap_or("?"))
@@ -23,6 +23,7 @@
 //!
 //! [axum]: https://docs.rs/axum
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

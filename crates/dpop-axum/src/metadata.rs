@@ -19,7 +19,7 @@ use dpop_core::DpopGuard;
 /// use axum::{Router, routing::post};
 /// use dpop_axum::{Authenticated, DpopLayer, metadata_router};
 /// use dpop_core::DpopGuard;
-/// # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown token")));
+/// # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token"))));
 ///
 /// async fn mcp(auth: Authenticated) -> String {
 ///     format!("hello, {}", auth.claims().subject.as_deref().unwrap_or("?"))

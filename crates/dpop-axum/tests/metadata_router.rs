@@ -28,7 +28,7 @@ fn guard(resource: &str) -> DpopGuard {
     DpopGuard::builder()
         .resource(resource)
         .authorization_server("https://auth.example.com")
-        .token_validator(validator_fn(|_| Err(TokenError::Invalid("unknown token"))))
+        .token_validator(validator_fn(|_| Err(TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token")))))
         .build()
         .unwrap()
 }
@@ -90,7 +90,7 @@ async fn without_the_metadata_router_a_route_layer_leaves_the_document_unserved(
 async fn a_guard_without_a_resource_serves_nothing() {
     let guard = DpopGuard::builder()
         .public_origin("https://mcp.example.com")
-        .token_validator(validator_fn(|_| Err(TokenError::Invalid("unknown token"))))
+        .token_validator(validator_fn(|_| Err(TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token")))))
         .build()
         .unwrap();
     let origin = serve(|_| Router::new().merge(metadata_router(&guard))).await;

@@ -2,8 +2,9 @@
 //!
 //! [`DpopVerifier`] runs every check of RFC 9449 §4.3 on a `DPoP` header value against the
 //! request's method, target URI and access token, and records accepted proofs in a
-//! [`ReplayStore`] so none is accepted twice. Rejections are [`DpopError`] values that know their
-//! RFC error code and render the exact `WWW-Authenticate` challenge ([`Challenge`]).
+//! [`ReplayStore`](replay::ReplayStore) so none is accepted twice. [`DpopGuard`] makes the whole
+//! decision for one HTTP request. Rejections are [`DpopError`] values that know their RFC error
+//! code and render the exact `WWW-Authenticate` challenge.
 //!
 //! HTTP frameworks are adapters around this crate: it takes plain `&str` and bytes.
 //!
@@ -52,6 +53,7 @@
 //! [`DpopVerifierBuilder::algorithms`]; an algorithm the backend lacks is a
 //! [`ConfigError`] when the verifier is built, never a surprise at request time.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

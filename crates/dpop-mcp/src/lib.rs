@@ -52,7 +52,7 @@
 //!     }
 //! }
 //!
-//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown token")));
+//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token"))));
 //! let guard = DpopGuard::builder()
 //!     .resource("https://mcp.example.com/mcp")
 //!     .authorization_server("https://auth.example.com")
@@ -71,6 +71,7 @@
 //! # Ok::<(), dpop_core::ConfigError>(())
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -79,6 +80,7 @@ mod caller;
 mod session;
 
 #[cfg(feature = "rmcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
 pub use caller::{Caller, INSUFFICIENT_SCOPE_CODE};
 pub use session::{
     Binding, DEFAULT_CAPACITY, DEFAULT_IDLE_TIMEOUT, InMemorySessionStore, SESSION_HEADER, SessionBindingLayer,
@@ -86,4 +88,5 @@ pub use session::{
     SessionStoreError,
 };
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use session::{DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT, RedisSessionStore};

@@ -9,7 +9,7 @@
 //! #     Ok(http::Response::new(String::new()))
 //! # }
 //!
-//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown token")));
+//! # let validator = dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token"))));
 //! let service = ServiceBuilder::new().layer(DpopLayer::new(validator)).service(service_fn(handler));
 //! ```
 //!
@@ -21,6 +21,7 @@
 //!
 //! [tower]: https://docs.rs/tower
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -93,7 +93,7 @@ pub fn token_validator() -> impl dpop_core::TokenValidator {
         if token.starts_with("bearer.") {
             return Ok(claims);
         }
-        Err(TokenError::Invalid("unknown token"))
+        Err(TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token")))
     })
 }
 

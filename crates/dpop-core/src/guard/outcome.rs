@@ -72,7 +72,7 @@ impl Authentication {
     }
 }
 
-/// A request from a [proof-only](DpopGuardBuilder::proof_only) guard: the proof is verified,
+/// A request from a [proof-only](crate::DpopGuardBuilder::proof_only) guard: the proof is verified,
 /// the access token is **not** — it is only the string the proof's `ath` covers. The handler
 /// must validate the token itself before trusting anything it says.
 #[derive(Clone, Debug)]
@@ -259,7 +259,7 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
-/// Checked but not yet final: hand to [`DpopGuard::complete`].
+/// Checked but not yet final: hand to [`DpopGuard::complete`](crate::DpopGuard::complete).
 #[derive(Debug)]
 #[must_use = "a pending authorization is not an authorization until completed"]
 pub struct PendingAuthorization {

@@ -52,7 +52,7 @@ use super::{Binding, InMemorySessionStore, SESSION_HEADER, SessionKey, SessionOw
 /// # impl ServerHandler for Tools {}
 /// # let guard = dpop_core::DpopGuard::builder()
 /// #     .resource("https://mcp.example.com/mcp")
-/// #     .token_validator(dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid("unknown"))))
+/// #     .token_validator(dpop_core::validator_fn(|_| Err(dpop_core::TokenError::Invalid(dpop_core::InvalidToken::Other("unknown")))))
 /// #     .build()?;
 ///
 /// let mcp = StreamableHttpService::new(

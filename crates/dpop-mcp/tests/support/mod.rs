@@ -98,10 +98,10 @@ fn guard_builder() -> dpop_core::DpopGuardBuilder {
         let (Some("bound"), Some(jkt), Some(subject), Some(scope), None) =
             (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(TokenError::Invalid("unknown token"));
+            return Err(TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token")));
         };
         let (Some(subject), Some(scope)) = (unhex(subject), unhex(scope)) else {
-            return Err(TokenError::Invalid("unknown token"));
+            return Err(TokenError::Invalid(dpop_core::InvalidToken::Other("unknown token")));
         };
         let mut claims = TokenClaims::default();
         claims.subject = Some(subject);
