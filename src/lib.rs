@@ -31,24 +31,28 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 pub use dpop_core::*;
 
 /// The tower layer, for any `Service<http::Request<B>>` (hyper, tonic, …).
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower {
     pub use dpop_tower::*;
 }
 
 /// The axum layer (reads `OriginalUri` for nested routers) and the `Authenticated` extractor.
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum {
     pub use dpop_axum::*;
 }
 
 /// The actix-web middleware (`.wrap(Dpop::new(validator))`) and the `Authenticated` extractor.
 #[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix {
     pub use dpop_actix::*;
 }
@@ -56,12 +60,14 @@ pub mod actix {
 /// Access-token validators: JWT (RFC 9068) with a static or fetched JWK Set, introspection
 /// (RFC 7662), and a cache so a reused token costs no second signature check.
 #[cfg(feature = "tokens")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokens")))]
 pub mod token {
     pub use dpop_token::*;
 }
 
 /// A replay store on Redis / Valkey, shared by every instance of a service.
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis {
     pub use dpop_redis::*;
 }
@@ -69,6 +75,7 @@ pub mod redis {
 /// rmcp integration: the verified caller in tools (`Caller`), per-tool scopes, MCP sessions
 /// bound to the key that opened them (`SessionBindingLayer`).
 #[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
 pub mod mcp {
     pub use dpop_mcp::*;
 }
@@ -77,6 +84,7 @@ pub mod mcp {
 /// follows nonces and clock skew; reqwest middleware, rmcp's streamable-HTTP client, a tower
 /// client layer, OAuth token requests with DPoP.
 #[cfg(any(feature = "client", feature = "client-tower"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "client", feature = "client-tower"))))]
 pub mod client {
     pub use dpop_client::*;
 }

@@ -151,6 +151,7 @@
 //! The features `aws-lc-rs` (default), `ring` and `rustcrypto` pick `dpop-core`'s signature
 //! backend, as in the `dpop-guard` facade, and the first two also the TLS provider.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 use std::error::Error as StdError;

@@ -99,6 +99,7 @@ impl JwtValidator {
     /// As [`JwtValidatorBuilder::build`]; an issuer that is not an `https` URL (plain `http`
     /// only to a loopback address) without query or fragment.
     #[cfg(feature = "fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
     pub fn from_issuer(issuer: impl Into<String>, audience: impl Into<String>) -> Result<Self, ConfigError> {
         Self::builder(issuer, audience).discover().build()
     }
@@ -360,6 +361,7 @@ impl JwtValidatorBuilder {
     /// [`TokenError::Unavailable`]: the request is refused with 503, never let through.
     /// Redirects are not followed. Requires the `fetch` feature.
     #[cfg(feature = "fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
         self.remote.url = Some(url.into());
         self
@@ -379,6 +381,7 @@ impl JwtValidatorBuilder {
     /// The issuer must be an `https` URL (plain `http` only to a loopback address) without
     /// query or fragment. Requires the `fetch` feature.
     #[cfg(feature = "fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
     pub const fn discover(mut self) -> Self {
         self.remote.discover = true;
         self
@@ -388,6 +391,7 @@ impl JwtValidatorBuilder {
     /// `kid`s cannot make this server hammer the authorization server. Default 5 minutes.
     /// Requires the `fetch` feature.
     #[cfg(feature = "fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
     pub const fn refetch_interval(mut self, interval: Duration) -> Self {
         self.remote.refetch_interval = interval;
         self
@@ -398,6 +402,7 @@ impl JwtValidatorBuilder {
     /// validation is [`TokenError::Unavailable`] until a fetch succeeds (the stale set is not
     /// used). Requires the `fetch` feature.
     #[cfg(feature = "fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
     pub const fn jwks_max_age(mut self, max_age: Duration) -> Self {
         self.remote.max_age = max_age;
         self
@@ -406,6 +411,7 @@ impl JwtValidatorBuilder {
     /// The time limit for one JWKS request, connection included. Default 5 s.
     /// Requires the `fetch` feature.
     #[cfg(feature = "fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
     pub const fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.remote.timeout = timeout;
         self

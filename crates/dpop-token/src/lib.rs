@@ -90,6 +90,7 @@
 //!   `JwtValidatorBuilder::discover` and `IntrospectionValidator`. Endpoints must be
 //!   `https`, except plain `http` to a loopback address.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 mod cache;
@@ -112,13 +113,16 @@ use dpop_core::Algorithm;
 
 pub use cache::{CachedValidator, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL};
 #[cfg(feature = "fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
 pub use http::{DEFAULT_FETCH_TIMEOUT, MAX_RESPONSE_LEN};
 #[cfg(feature = "fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
 pub use introspection::{IntrospectionValidator, IntrospectionValidatorBuilder};
 pub use issuers::MultiIssuerValidator;
 pub use jwks::{JwkSet, JwksError, MAX_JWKS_KEYS, MAX_JWKS_LEN};
 pub use jwt::{DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, JwtValidator, JwtValidatorBuilder, MAX_TOKEN_LEN};
 #[cfg(feature = "fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
 pub use remote::{DEFAULT_JWKS_MAX_AGE, DEFAULT_REFETCH_INTERVAL};
 
 /// A validator configuration that cannot work.
