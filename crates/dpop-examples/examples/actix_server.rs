@@ -9,6 +9,7 @@
 mod support;
 
 use dpop_guard::DpopKey;
+use dpop_guard::client::DpopSession;
 use support::actix_app;
 use support::auth_server::{AuthServer, AuthServerConfig};
 
@@ -25,10 +26,10 @@ async fn main() -> Result<(), support::Error> {
     let guard = actix_app::guard(&base, &auth_server)?;
     let server = actix_app::spawn(listener, guard);
 
-    let key = DpopKey::generate()?;
-    let (anonymous, identified) = actix_app::try_it(&base, &auth_server, &key).await?;
+    let session = DpopSession::new(DpopKey::generate()?);
+    let (anonymous, identified) = actix_app::try_it(&base, &auth_server, &session).await?;
     println!("API at {base} (resource {base}), authorization server at {}", auth_server.issuer());
-    println!("GET /whoami without a token: {} {}", anonymous.status, anonymous.challenge().unwrap_or_default());
+    println!("GET /whoami without a token: {} {}", anonymous.status, anonymous.challenge.unwrap_or_default());
     println!("GET /whoami with a DPoP-bound token and a proof: {} {}", identified.status, identified.body);
     println!("serving until interrupted (tokens: POST {} with a DPoP proof)", auth_server.token_endpoint());
 

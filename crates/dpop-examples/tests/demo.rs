@@ -8,11 +8,12 @@ mod examples_support;
 use examples_support::demo;
 
 /// Every step of the demo, in order.
-const STEPS: [&str; 18] = [
-    "client: initialize without a token",
+const STEPS: [&str; 19] = [
+    "client: GET /mcp without a token",
     "client: GET resource metadata (RFC 9728)",
     "client: GET AS metadata (RFC 8414)",
-    "client: token request with a DPoP proof",
+    "client: token request (AS asks for a nonce)",
+    "client: token request again, with the nonce",
     "client: initialize (server asks for a nonce)",
     "client: initialize again, with the nonce",
     "client: notifications/initialized",
@@ -42,7 +43,7 @@ async fn every_outcome_of_the_demo_is_the_secure_one() {
         let line = printed.lines().find(|line| line.starts_with(step)).unwrap_or_else(|| panic!("{step}: {printed}"));
         assert!(line.ends_with(" yes"), "{line}");
     }
-    assert!(printed.ends_with("18 of 18 outcomes are the secure ones\n"), "{printed}");
+    assert!(printed.ends_with("19 of 19 outcomes are the secure ones\n"), "{printed}");
 
     let whoami = report.whoami.expect("whoami answered");
     assert_eq!(whoami["jkt"], report.client_jkt.as_str());

@@ -7,10 +7,13 @@ use std::thread::JoinHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use dpop_guard::actix::{Authenticated, Dpop};
 use dpop_guard::token::{CachedValidator, JwtValidator};
-use dpop_guard::{Algorithm, DpopGuard, DpopKey};
+use dpop_guard::{Algorithm, DpopGuard};
+
+use dpop_guard::client::DpopSession;
+use dpop_guard::client::oauth::OAuthClient;
 
 use super::auth_server::AuthServer;
-use super::client::{self, Reply};
+use super::client::http_client;
 use super::{Error, identity};
 
 /// The client the authorization server knows.
@@ -63,18 +66,42 @@ pub(crate) fn spawn(listener: TcpListener, guard: DpopGuard) -> JoinHandle<std::
     })
 }
 
-/// What a client sees: `GET /whoami` without a token, then with a DPoP-bound token of
-/// `auth_server` and a proof signed by `key`.
+/// What a client answered: its status, `WWW-Authenticate` and body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) challenge: Option<String>,
+    pub(crate) body: String,
+}
+
+impl Answer {
+    async fn read(response: reqwest::Response) -> Result<Self, Error> {
+        let status = response.status().as_u16();
+        let challenge = response.headers().get("www-authenticate").and_then(|value| value.to_str().ok());
+        let challenge = challenge.map(str::to_owned);
+        Ok(Self { status, challenge, body: response.text().await? })
+    }
+}
+
+/// What a client sees: `GET /whoami` without a token, then, with the client library, a
+/// DPoP-bound token of `auth_server` (client credentials) and the request with a proof of
+/// `session`'s key.
 ///
 /// # Errors
 ///
 /// No HTTP response, or no token.
-pub(crate) async fn try_it(base: &str, auth_server: &AuthServer, key: &DpopKey) -> Result<(Reply, Reply), Error> {
-    let http = client::http_client()?;
+pub(crate) async fn try_it(
+    base: &str,
+    auth_server: &AuthServer,
+    session: &DpopSession,
+) -> Result<(Answer, Answer), Error> {
     let url = format!("{base}/whoami");
-    let anonymous = client::get(&http, &url).await?;
-    let reply = client::request_token(&http, key, &auth_server.token_endpoint(), CLIENT_ID, SCOPE, base).await?;
-    let token = client::access_token(&reply)?;
-    let identified = client::dpop_get(&http, key, &token, &url).await?;
+    let anonymous = Answer::read(http_client()?.get(&url).send().await?).await?;
+    let oauth = OAuthClient::with_http(http_client()?, session.clone());
+    let server = oauth.authorization_server(auth_server.issuer()).await?;
+    let tokens = oauth.client_credentials(&server, CLIENT_ID, Some(SCOPE), base).await?;
+    let http = dpop_guard::client::reqwest::client(http_client()?, session.clone());
+    let request = http.get(&url).header("authorization", format!("DPoP {}", tokens.access_token));
+    let identified = Answer::read(request.send().await?).await?;
     Ok((anonymous, identified))
 }

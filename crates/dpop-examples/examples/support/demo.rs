@@ -1,20 +1,30 @@
 //! The demo, in one process: a development authorization server, an MCP server protected by
-//! DPoP, a client that finds its way like an MCP client, and an attacker who has stolen what
-//! travels on the wire (the access token, proofs, the session id) but not the client's key.
+//! DPoP, an MCP client built on the client library (rmcp, `DpopMcpClient`, `OAuthClient`), and an
+//! attacker who has stolen what travels on the wire (the access token, proofs, the session id,
+//! the nonce) but not the client's key.
+//!
+//! The client's steps are shown as the servers saw them (a wiretap records every exchange), so
+//! the retries the library makes by itself — the nonces of both servers — are in the table.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use dpop_guard::client::DpopSession;
+use dpop_guard::client::oauth::OAuthClient;
 use dpop_guard::token::{CachedValidator, JwtValidator};
 use dpop_guard::{Algorithm, DpopGuard, DpopKey, DpopVerifier, NoncePolicy, nonce::NonceIssuer};
+use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
 use super::auth_server::{AuthServer, AuthServerConfig};
-use super::client::{self, Exchange, McpClient, Proof, Reply};
+use super::client::{Attacker, Proof, Reply, Stolen, http_client};
 use super::mcp::{self, Tools};
-use super::{Error, challenge_param, unix_now};
+use super::mcp_client::connect;
+use super::wiretap::{Seen, Wiretap};
+use super::{Error, serve, unix_now};
 
 /// The client the authorization server knows.
 pub(crate) const CLIENT_ID: &str = "demo-client";
@@ -43,6 +53,29 @@ pub(crate) struct Report {
     pub(crate) aborted: Option<String>,
 }
 
+/// An exchange the client's step should cause, as the wiretap sees it.
+struct Expect {
+    step: &'static str,
+    server: &'static str,
+    method: &'static str,
+    status: RangeInclusive<u16>,
+    error: Option<&'static str>,
+}
+
+const fn expect(step: &'static str, server: &'static str, method: &'static str, status: u16) -> Expect {
+    Expect { step, server, method, status: status..=status, error: None }
+}
+
+const fn refused(
+    step: &'static str,
+    server: &'static str,
+    method: &'static str,
+    status: u16,
+    error: &'static str,
+) -> Expect {
+    Expect { step, server, method, status: status..=status, error: Some(error) }
+}
+
 impl Report {
     /// Every step ran and had the secure outcome.
     pub(crate) fn all_secure(&self) -> bool {
@@ -58,7 +91,7 @@ impl Report {
         let _ = writeln!(out, "  MCP server            {}", self.mcp_url);
         let _ = writeln!(out, "  client key            jkt {}", self.client_jkt);
         let _ = writeln!(out);
-        let _ = writeln!(out, "{:<54} {:<6} {:<20} secure?", "step", "status", "WWW-Authenticate");
+        let _ = writeln!(out, "{:<54} {:<6} {:<20} secure?", "step (as the servers saw it)", "status", "error");
         for row in &self.rows {
             let status = row.status.map_or_else(|| "-".to_owned(), |status| status.to_string());
             let error = row.error.as_deref().unwrap_or("-");
@@ -78,21 +111,49 @@ impl Report {
         out
     }
 
-    /// Records `reply` as the outcome of the attack `step`: secure when it is a 401 with the
-    /// challenge `error`, for the expected reason (its `error_description` mentions `reason`).
-    fn expect_refusal(&mut self, step: &'static str, reply: &Reply, error: &str, reason: &str) -> bool {
-        let description = reply.challenge().and_then(|challenge| challenge_param(challenge, "error_description"));
-        let for_that_reason = description.is_some_and(|description| description.contains(reason));
-        self.expect(step, reply, 401, Some(error), for_that_reason)
+    /// Records what the servers `seen` against what a client step should have caused: one row
+    /// per expected exchange, in order among those of the same server and method (others, such
+    /// as rmcp's event stream, are not this step's), and one insecure row per extra exchange of
+    /// those kinds. `also` must hold for the last row to be secure.
+    fn saw(&mut self, seen: &[Seen], expected: &[Expect], also: bool) -> bool {
+        let mut all = true;
+        for (at, expect) in expected.iter().enumerate() {
+            let earlier = expected.iter().take(at);
+            let nth = earlier.filter(|other| other.server == expect.server && other.method == expect.method).count();
+            let got = seen.iter().filter(of_kind(expect.server, expect.method)).nth(nth);
+            let last = at + 1 == expected.len();
+            let secure = got
+                .is_some_and(|got| expect.status.contains(&got.status) && got.error.as_deref() == expect.error)
+                && (also || !last);
+            all &= secure;
+            self.rows.push(Row {
+                step: expect.step,
+                status: got.map(|got| got.status),
+                error: got.and_then(|got| got.error.clone()),
+                secure,
+            });
+        }
+        let mut kinds: Vec<(&str, &str)> = expected.iter().map(|expect| (expect.server, expect.method)).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for (server, method) in kinds {
+            let count = expected.iter().filter(|expect| expect.server == server && expect.method == method).count();
+            for extra in seen.iter().filter(of_kind(server, method)).skip(count) {
+                all = false;
+                let (status, error) = (Some(extra.status), extra.error.clone());
+                self.rows.push(Row { step: "unexpected request", status, error, secure: false });
+            }
+        }
+        all
     }
 
-    /// Records `reply` as the outcome of `step`: secure when it has `status`, the challenge
-    /// `error` (none for `None`), and `also` holds.
-    fn expect(&mut self, step: &'static str, reply: &Reply, status: u16, error: Option<&str>, also: bool) -> bool {
+    /// Records `reply` as the outcome of the attack `step`: secure when it is a 401 with the
+    /// challenge `error`, for the expected reason (its `error_description` mentions `reason`).
+    fn expect_refusal(&mut self, step: &'static str, reply: &Reply, error: &str, reason: &str) {
+        let for_that_reason = reply.error_description().is_some_and(|description| description.contains(reason));
         let got = reply.error();
-        let secure = reply.status == status && got.as_deref() == error && also;
+        let secure = reply.status == 401 && got.as_deref() == Some(error) && for_that_reason;
         self.rows.push(Row { step, status: Some(reply.status), error: got, secure });
-        secure
     }
 }
 
@@ -103,27 +164,28 @@ impl Report {
 ///
 /// The servers could not start.
 pub(crate) async fn run() -> Result<Report, Error> {
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let mcp_url = format!("http://{}/mcp", listener.local_addr()?);
-    let auth_server = AuthServer::start(AuthServerConfig::new(&mcp_url, CLIENT_ID, &[SCOPE])).await?;
+    let tap = Wiretap::default();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (mcp_listener, as_listener) =
+        (tokio::net::TcpListener::bind(loopback).await?, tokio::net::TcpListener::bind(loopback).await?);
+    let mcp_url = format!("http://{}/mcp", mcp_listener.local_addr()?);
+    let issuer = format!("http://{}", as_listener.local_addr()?);
+    let (auth_server, as_app) = AuthServer::router(AuthServerConfig::new(&mcp_url, CLIENT_ID, &[SCOPE]), &issuer)?;
+    serve(as_listener, tap.tap("AS", as_app), "development authorization server");
 
     let whoami_calls = Arc::new(AtomicUsize::new(0));
     let tools = Tools::new(Arc::clone(&whoami_calls));
     let app = mcp::router(guard(&mcp_url, &auth_server)?, "/mcp", vec!["127.0.0.1".to_owned()], tools);
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "MCP server stopped");
-        }
-    });
+    serve(mcp_listener, tap.tap("MCP", app), "MCP server");
 
-    let key = DpopKey::generate()?;
+    let session = DpopSession::new(DpopKey::generate()?);
     let mut report = Report {
         issuer: auth_server.issuer().to_owned(),
         mcp_url: mcp_url.clone(),
-        client_jkt: key.thumbprint().to_string(),
+        client_jkt: session.jkt(),
         ..Report::default()
     };
-    if let Err(error) = play(&mut report, &mcp_url, key, &whoami_calls).await {
+    if let Err(error) = play(&mut report, &mcp_url, &session, &tap, &whoami_calls).await {
         report.aborted = Some(error.to_string());
     }
     Ok(report)
@@ -153,87 +215,112 @@ pub(crate) fn guard(mcp_url: &str, auth_server: &AuthServer) -> Result<DpopGuard
 }
 
 /// The steps. Stops at the first honest step that fails: what follows needs it.
-async fn play(report: &mut Report, mcp_url: &str, key: DpopKey, whoami_calls: &AtomicUsize) -> Result<(), Error> {
-    let http = client::http_client()?;
-
+async fn play(
+    report: &mut Report,
+    mcp_url: &str,
+    session: &DpopSession,
+    tap: &Wiretap,
+    whoami_calls: &AtomicUsize,
+) -> Result<(), Error> {
     // The client knows nothing but the MCP server's URL.
-    let reply = client::initialize_without_token(&http, mcp_url).await?;
-    let metadata_url = client::resource_metadata_url(&reply);
-    ensure(report.expect("client: initialize without a token", &reply, 401, None, metadata_url.is_ok()))?;
+    let oauth = OAuthClient::with_http(http_client()?, session.clone());
+    let discovery = oauth.discover(mcp_url).await;
+    let discovered = report.saw(
+        &tap.take(),
+        &[
+            expect("client: GET /mcp without a token", "MCP", "GET", 401),
+            expect("client: GET resource metadata (RFC 9728)", "MCP", "GET", 200),
+            expect("client: GET AS metadata (RFC 8414)", "AS", "GET", 200),
+        ],
+        discovery.is_ok(),
+    );
+    let discovery = discovery?;
+    ensure(discovered)?;
 
-    let reply = client::get(&http, &metadata_url?).await?;
-    let issuer = client::authorization_server(&reply, mcp_url);
-    ensure(report.expect("client: GET resource metadata (RFC 9728)", &reply, 200, None, issuer.is_ok()))?;
-    let issuer = issuer?;
+    let server = &discovery.authorization_server;
+    let tokens = oauth.client_credentials(server, CLIENT_ID, Some(SCOPE), &discovery.resource).await;
+    let issued = report.saw(
+        &tap.take(),
+        &[
+            refused("client: token request (AS asks for a nonce)", "AS", "POST", 400, "use_dpop_nonce"),
+            expect("client: token request again, with the nonce", "AS", "POST", 200),
+        ],
+        tokens.is_ok(),
+    );
+    let tokens = tokens?;
+    ensure(issued)?;
 
-    let reply = client::get(&http, &client::authorization_server_metadata_url(&issuer)).await?;
-    let token_endpoint = client::token_endpoint(&reply, &issuer);
-    ensure(report.expect("client: GET AS metadata (RFC 8414)", &reply, 200, None, token_endpoint.is_ok()))?;
+    let mcp = connect(mcp_url, session.clone(), tokens.access_token).await;
+    let initialized = report.saw(
+        &tap.take(),
+        &[
+            refused("client: initialize (server asks for a nonce)", "MCP", "POST", 401, "use_dpop_nonce"),
+            expect("client: initialize again, with the nonce", "MCP", "POST", 200),
+            expect("client: notifications/initialized", "MCP", "POST", 202),
+        ],
+        mcp.is_ok(),
+    );
+    let mcp = mcp?;
+    ensure(initialized)?;
 
-    let reply = client::request_token(&http, &key, &token_endpoint?, CLIENT_ID, SCOPE, mcp_url).await?;
-    let token = client::access_token(&reply);
-    ensure(report.expect("client: token request with a DPoP proof", &reply, 200, None, token.is_ok()))?;
-    let token = token?;
+    let tools = mcp.list_all_tools().await;
+    let names: Vec<String> = tools.iter().flatten().map(|tool| tool.name.to_string()).collect();
+    let listed = names.iter().any(|name| name == "whoami") && names.iter().any(|name| name == "echo");
+    ensure(report.saw(&tap.take(), &[expect("client: tools/list", "MCP", "POST", 200)], listed))?;
 
-    let mut mcp = McpClient::new(http.clone(), mcp_url, key, &token);
-    let Exchange { nonce_challenge, reply } = mcp.initialize().await?;
-    // Without a challenge, the reply itself is the outcome: not the expected one.
-    let challenge = nonce_challenge.as_ref().unwrap_or(&reply);
-    report.expect("client: initialize (server asks for a nonce)", challenge, 401, Some("use_dpop_nonce"), true);
-    let session = mcp.session().is_some();
-    ensure(report.expect("client: initialize again, with the nonce", &reply, 200, None, session))?;
-
-    let reply = mcp.notify("notifications/initialized").await?.reply;
-    ensure(report.expect("client: notifications/initialized", &reply, 202, None, true))?;
-
-    let reply = mcp.request("tools/list", json!({}), &Proof::default()).await?.reply;
-    let names = tool_names(&reply);
-    let listed = names.contains(&"whoami".to_owned()) && names.contains(&"echo".to_owned());
-    ensure(report.expect("client: tools/list", &reply, 200, None, listed))?;
-
-    let reply = mcp.request("tools/call", whoami(), &Proof::default()).await?.reply;
-    let identity =
-        reply.jsonrpc_result().ok().and_then(|mut result| result.get_mut("structuredContent").map(Value::take));
+    let result = mcp.call_tool(CallToolRequestParams::new("whoami")).await;
+    let identity = result.ok().and_then(|result| result.structured_content);
     let knows_caller = identity.as_ref().is_some_and(|identity| {
-        identity["jkt"] == json!(mcp.jkt()) && identity["sub"] == json!(CLIENT_ID) && identity["scheme"] == "DPoP"
+        identity["jkt"] == json!(session.jkt()) && identity["sub"] == json!(CLIENT_ID) && identity["scheme"] == "DPoP"
     });
     report.whoami = identity;
-    ensure(report.expect("client: tools/call whoami (answers the client's jkt)", &reply, 200, None, knows_caller))?;
+    let seen = tap.take();
+    let step = "client: tools/call whoami (answers the client's jkt)";
+    ensure(report.saw(&seen, &[expect(step, "MCP", "POST", 200)], knows_caller))?;
 
     // The attacker has everything that went over the wire: the token, the proofs, the session
     // id, the nonce. Not the client's private key.
-    let reply = mcp.replay_last().await?;
+    let call = seen.iter().rfind(|seen| seen.jsonrpc_method().as_deref() == Some("tools/call"));
+    let call = call.ok_or("the wiretap missed the tools/call request")?;
+    let stolen = Stolen::from(call)?;
+    let attacker = Attacker::new(http_client()?, mcp_url, &stolen);
+    let whoami = serde_json::from_slice::<Value>(&call.body)?;
+
+    let reply = attacker.replay(call).await?;
     report.expect_refusal("attacker: replays that request (same proof)", &reply, "invalid_dpop_proof", "used");
 
-    let mut attacker = McpClient::new(http.clone(), mcp_url, DpopKey::generate()?, &token);
-    attacker.join_session(&mcp);
-    let reply = attacker.request("tools/call", whoami(), &Proof::default()).await?.reply;
+    let reply = attacker.post(&DpopKey::generate()?, &whoami, &Proof::default()).await?;
     report.expect_refusal("attacker: stolen token, proofs with own key", &reply, "invalid_token", "binding");
 
-    let reply = attacker.call_as_bearer("whoami").await?;
+    let reply = attacker.post_as_bearer(&whoami).await?;
     report.expect_refusal("attacker: stolen token sent as Bearer", &reply, "invalid_token", "Bearer");
 
     // Proofs the client signed for something else (captured, or made in advance).
+    let client_key = session.key();
     let other_url = Proof { htu: Some(mcp_url.replace("/mcp", "/admin")), ..Proof::default() };
-    let reply = mcp.request("tools/call", whoami(), &other_url).await?.reply;
+    let reply = attacker.post(client_key, &whoami, &other_url).await?;
     report.expect_refusal("attacker: client's proof for another URL (htu)", &reply, "invalid_dpop_proof", "htu");
 
     let other_method = Proof { htm: Some("GET".to_owned()), ..Proof::default() };
-    let reply = mcp.request("tools/call", whoami(), &other_method).await?.reply;
+    let reply = attacker.post(client_key, &whoami, &other_method).await?;
     report.expect_refusal("attacker: client's proof for GET sent as POST (htm)", &reply, "invalid_dpop_proof", "htm");
 
     let stale = Proof { iat: Some(unix_now()? - 3600), ..Proof::default() };
-    let reply = mcp.request("tools/call", whoami(), &stale).await?.reply;
+    let reply = attacker.post(client_key, &whoami, &stale).await?;
     report.expect_refusal("attacker: client's proof from an hour ago (iat)", &reply, "invalid_dpop_proof", "iat");
 
-    let forged = Proof { nonce: Some(forge(mcp.nonce().unwrap_or("AAAA"))), ..Proof::default() };
-    let reply = mcp.request("tools/call", whoami(), &forged).await?.reply;
+    // The nonce the client's session holds for the server, one character changed.
+    let nonce = session.nonce(mcp_url).ok_or("the client's session holds no nonce of the MCP server")?;
+    let forged = Proof { nonce: Some(forge(&nonce)), ..Proof::default() };
+    let reply = attacker.post(client_key, &whoami, &forged).await?;
     report.expect_refusal("attacker: proof with a nonce the server never issued", &reply, "use_dpop_nonce", "nonce");
+    tap.take();
 
     // DELETE needs no nonce under this policy, but a proof like any request.
-    let reply = mcp.end_session().await?.reply;
-    let ended = (200..300).contains(&reply.status);
-    report.expect("client: ends the MCP session (DELETE)", &reply, reply.status, None, ended);
+    let closed = mcp.cancel().await;
+    let step = "client: ends the MCP session (DELETE)";
+    let deleted = Expect { step, server: "MCP", method: "DELETE", status: 200..=299, error: None };
+    report.saw(&tap.take(), &[deleted], closed.is_ok());
 
     let calls = whoami_calls.load(Ordering::SeqCst);
     report.rows.push(Row {
@@ -245,19 +332,14 @@ async fn play(report: &mut Report, mcp_url: &str, key: DpopKey, whoami_calls: &A
     Ok(())
 }
 
+/// Whether an exchange was with `server`, by `method`.
+fn of_kind<'a>(server: &'a str, method: &'a str) -> impl Fn(&&Seen) -> bool + 'a {
+    move |seen| seen.server == server && seen.method == method
+}
+
 /// An honest step that failed stops the demo.
 fn ensure(secure: bool) -> Result<(), Error> {
     if secure { Ok(()) } else { Err("a step the client needs failed".into()) }
-}
-
-fn whoami() -> Value {
-    json!({ "name": "whoami", "arguments": {} })
-}
-
-fn tool_names(reply: &Reply) -> Vec<String> {
-    let result = reply.jsonrpc_result().unwrap_or_default();
-    let tools = result.get("tools").and_then(Value::as_array).cloned().unwrap_or_default();
-    tools.iter().filter_map(|tool| tool.get("name").and_then(Value::as_str)).map(str::to_owned).collect()
 }
 
 /// `nonce` with one character changed: same shape, wrong MAC.

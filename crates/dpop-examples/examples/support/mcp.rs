@@ -128,3 +128,11 @@ pub(crate) fn url_host(url: &str) -> Option<&str> {
     }
     host_port.split(':').next().filter(|host| !host.is_empty())
 }
+
+/// The origin of `url`: its scheme and authority (`https://host[:port]`).
+pub(crate) fn url_origin(url: &str) -> Option<&str> {
+    let after_scheme = url.find("://")? + 3;
+    let rest = url.get(after_scheme..)?;
+    let end = rest.find(['/', '?', '#']).map_or(url.len(), |at| after_scheme + at);
+    url.get(..end).filter(|origin| origin.len() > after_scheme)
+}

@@ -4,15 +4,20 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use clap::{ArgGroup, Parser, ValueEnum};
+use dpop_guard::client::keys;
 use dpop_guard::redis::RedisReplayStore;
-use dpop_guard::token::{CachedValidator, ConfigError as TokenConfigError, JwkSet, JwtValidator};
-use dpop_guard::{Algorithm, DpopGuard, DpopVerifier, NoncePolicy, nonce::NonceIssuer, nonce::NonceKey};
+use dpop_guard::token::{CachedValidator, ConfigError as TokenConfigError, JwkSet, JwtValidator, MultiIssuerValidator};
+use dpop_guard::{
+    Algorithm, DpopGuard, DpopVerifier, NoncePolicy, TokenValidator, nonce::NonceIssuer, nonce::NonceKey,
+};
 use serde_json::{Value, json};
 
+use super::auth_server::{AuthServer, AuthServerConfig};
 use super::mcp::{self, Tools};
 
 /// An MCP server (streamable HTTP) whose every request needs a DPoP-bound access token
@@ -27,9 +32,13 @@ use super::mcp::{self, Tools};
 #[command(
     name = "mcp_server",
     version,
-    group(ArgGroup::new("keys").required(true).args(["jwks_url", "jwks_file", "jwks"])),
-    after_help = "Example:\n  mcp_server --resource https://mcp.example.com/mcp --issuer https://auth.example.com \\\n    \
-                  --jwks-url https://auth.example.com/.well-known/jwks.json --nonce post --required-scope mcp:tools"
+    group(ArgGroup::new("keys").required(true)
+        .args(["jwks_url", "jwks_file", "jwks", "discover", "dev_authorization_server"])),
+    after_help = "Examples:\n  mcp_server --resource https://mcp.example.com/mcp --issuer https://auth.example.com \\\n    \
+                  --jwks-url https://auth.example.com/.well-known/jwks.json --nonce post --required-scope mcp:tools\n  \
+                  mcp_server --resource https://mcp.example.com/mcp --issuer https://login.example.com \\\n    \
+                  --issuer https://partner.example.org --discover\n  \
+                  mcp_server --resource http://127.0.0.1:8080/mcp --dev-authorization-server   # DEVELOPMENT ONLY"
 )]
 pub(crate) struct Args {
     /// The address to listen on.
@@ -44,9 +53,34 @@ pub(crate) struct Args {
     pub(crate) resource: String,
 
     /// The authorization server's issuer identifier: the exact `iss` of the access tokens,
-    /// advertised in the resource metadata.
-    #[arg(long, env = "MCP_ISSUER", value_name = "URL")]
-    pub(crate) issuer: String,
+    /// advertised in the resource metadata. Repeat (or comma-separate) for several
+    /// authorization servers, with --discover: each one's keys from its own metadata.
+    #[arg(
+        long,
+        env = "MCP_ISSUER",
+        value_name = "URL",
+        value_delimiter = ',',
+        required_unless_present = "dev_authorization_server"
+    )]
+    pub(crate) issuer: Vec<String>,
+
+    /// Find each issuer's JWK Set URL in its metadata (RFC 8414, else OpenID Connect
+    /// Discovery), fetched on first use (https; plain http only to a loopback address).
+    #[arg(long, env = "MCP_DISCOVER")]
+    pub(crate) discover: bool,
+
+    /// DEVELOPMENT ONLY — NEVER IN PRODUCTION: run a development authorization server in this
+    /// process, at the origin of --resource (its issuer), that approves every request without
+    /// asking anyone: RFC 8414 metadata, /register, /authorize (redirects at once with a code),
+    /// /token (DPoP proofs with nonces), /jwks. No --issuer or --jwks-* then.
+    #[arg(long, env = "MCP_DEV_AUTHORIZATION_SERVER", conflicts_with = "issuer")]
+    pub(crate) dev_authorization_server: bool,
+
+    /// DEVELOPMENT ONLY: the development authorization server's signing key, a private JWK
+    /// (created with owner-only permissions if absent), so that `dpop token --issuer-key` can
+    /// mint its tokens too. Default: a new key at every start.
+    #[arg(long, env = "MCP_DEV_ISSUER_KEY", value_name = "PATH")]
+    pub(crate) dev_issuer_key: Option<PathBuf>,
 
     /// The issuer's JWK Set URL, fetched on first use and refreshed when a token names an
     /// unknown key (https; plain http only to a loopback address).
@@ -150,18 +184,30 @@ fn invalid(option: &str, why: impl fmt::Display) -> StartupError {
 pub(crate) async fn build(args: &Args) -> Result<Router, StartupError> {
     // Checked first and alone, so that the message names this option.
     DpopGuard::builder().proof_only().resource(&args.resource).build().map_err(|error| invalid("--resource", error))?;
-    if !(args.issuer.starts_with("https://") || args.issuer.starts_with("http://")) {
-        return Err(invalid("--issuer", "the authorization server's issuer identifier is an https:// URL"));
+    for issuer in &args.issuer {
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return Err(invalid("--issuer", "the authorization server's issuer identifier is an https:// URL"));
+        }
     }
-    let validator = token_validator(args)?;
+    if args.dev_issuer_key.is_some() && !args.dev_authorization_server {
+        return Err(invalid("--dev-issuer-key", "the key of --dev-authorization-server: set that too"));
+    }
+    let (validator, issuers, dev_server) = if args.dev_authorization_server {
+        let (validator, issuer, router) = development_authorization_server(args)?;
+        (validator, vec![issuer], Some(router))
+    } else {
+        (token_validator(args)?, args.issuer.clone(), None)
+    };
     let verifier = verifier(args).await?;
     let mut guard = DpopGuard::builder()
         .verifier(verifier)
         .resource(&args.resource)
-        .authorization_server(args.issuer.clone())
         .token_validator(CachedValidator::new(validator))
         .required_scopes(args.required_scopes.iter().cloned())
         .allow_bearer(args.allow_bearer);
+    for issuer in &issuers {
+        guard = guard.authorization_server(issuer.clone());
+    }
     if !args.required_scopes.is_empty() {
         guard = guard.scopes_supported(args.required_scopes.iter().cloned());
     }
@@ -175,7 +221,8 @@ pub(crate) async fn build(args: &Args) -> Result<Router, StartupError> {
     let allowed_hosts = if args.allowed_hosts.is_empty() { default_hosts(args) } else { args.allowed_hosts.clone() };
     tracing::info!(
         resource = %args.resource,
-        issuer = %args.issuer,
+        ?issuers,
+        discover = args.discover,
         nonce = ?args.nonce,
         replay_store = if args.replay_store == "memory" { "memory" } else { "redis" },
         allow_bearer = args.allow_bearer,
@@ -183,39 +230,127 @@ pub(crate) async fn build(args: &Args) -> Result<Router, StartupError> {
         ?allowed_hosts,
         "MCP server configured"
     );
-    Ok(mcp::router(guard, mcp::url_path(&args.resource), allowed_hosts, Tools::new(Default::default())))
+    let mcp = mcp::router(guard, mcp::url_path(&args.resource), allowed_hosts, Tools::new(Default::default()));
+    Ok(match dev_server {
+        // The authorization server's routes, outside the DPoP layer; everything else is the MCP
+        // server's (its endpoint, its metadata, its refusals).
+        Some(dev_server) => dev_server.fallback_service(mcp),
+        None => mcp,
+    })
 }
 
-/// The access token validator: the issuer's keys from a URL, a file or inline JSON.
-fn token_validator(args: &Args) -> Result<JwtValidator, StartupError> {
-    let mut builder = JwtValidator::builder(args.issuer.clone(), args.resource.clone());
+/// The access token validator: for each issuer, its keys from a URL, a file, inline JSON, or
+/// discovery.
+fn token_validator(args: &Args) -> Result<Arc<dyn TokenValidator>, StartupError> {
+    let option = match (&args.jwks_url, &args.jwks_file, &args.jwks) {
+        (Some(_), _, _) => "--jwks-url",
+        (None, Some(_), _) => "--jwks-file",
+        (None, None, Some(_)) => "--jwks",
+        (None, None, None) if args.discover => "--discover",
+        (None, None, None) => {
+            return Err(invalid("--jwks-url, --jwks-file, --jwks or --discover", "the issuer's keys are needed"));
+        }
+    };
+    let keys = match (&args.jwks_file, &args.jwks) {
+        (Some(path), _) if args.jwks_url.is_none() => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| invalid("--jwks-file", format!("cannot read {}: {error}", path.display())))?;
+            Some(key_set(&text).map_err(|why| invalid("--jwks-file", why))?)
+        }
+        (None, Some(json)) if args.jwks_url.is_none() => Some(key_set(json).map_err(|why| invalid("--jwks", why))?),
+        _ => None,
+    };
+    let validators = match args.issuer.as_slice() {
+        [] => return Err(invalid("--issuer", "the authorization server's issuer identifier is needed")),
+        [issuer] => vec![jwt_validator(args, issuer, keys, option)?],
+        several if args.discover => {
+            several.iter().map(|issuer| jwt_validator(args, issuer, None, option)).collect::<Result<_, _>>()?
+        }
+        _ => return Err(invalid("--issuer", "several issuers need --discover: each one's keys from its own metadata")),
+    };
+    match <[JwtValidator; 1]>::try_from(validators) {
+        Ok([one]) => Ok(Arc::new(one)),
+        Err(several) => Ok(Arc::new(MultiIssuerValidator::new(several).map_err(|error| invalid("--issuer", error))?)),
+    }
+}
+
+/// The validator of one issuer's tokens, with `keys` or the key source `option` names.
+fn jwt_validator(args: &Args, issuer: &str, keys: Option<JwkSet>, option: &str) -> Result<JwtValidator, StartupError> {
+    let mut builder = JwtValidator::builder(issuer, args.resource.clone());
     if !args.token_algs.is_empty() {
         builder = builder.algorithms(args.token_algs.iter().copied());
     }
-    let option = match (&args.jwks_url, &args.jwks_file, &args.jwks) {
-        (Some(url), _, _) => {
-            builder = builder.jwks_url(url.clone());
-            "--jwks-url"
-        }
-        (None, Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| invalid("--jwks-file", format!("cannot read {}: {error}", path.display())))?;
-            builder = builder.keys(key_set(&text).map_err(|why| invalid("--jwks-file", why))?);
-            "--jwks-file"
-        }
-        (None, None, Some(json)) => {
-            builder = builder.keys(key_set(json).map_err(|why| invalid("--jwks", why))?);
-            "--jwks"
-        }
-        (None, None, None) => return Err(invalid("--jwks-url, --jwks-file or --jwks", "the issuer's keys are needed")),
+    builder = match (keys, &args.jwks_url) {
+        (Some(keys), _) => builder.keys(keys),
+        (None, Some(url)) => builder.jwks_url(url.clone()),
+        (None, None) => builder.discover(),
     };
     builder.build().map_err(|error| match error {
         TokenConfigError::EmptyIssuer => invalid("--issuer", error),
+        TokenConfigError::InvalidUrl | TokenConfigError::InsecureUrl if option == "--discover" => {
+            invalid("--issuer", error)
+        }
         TokenConfigError::EmptyAudience => invalid("--resource", error),
         TokenConfigError::UnsupportedAlgorithm(_) | TokenConfigError::NoAlgorithms => invalid("--token-algs", error),
         _ => invalid(option, error),
     })
 }
+
+/// DEVELOPMENT ONLY: the authorization server at the origin of `--resource`, its tokens'
+/// validator (its keys, in process), its issuer, its routes.
+fn development_authorization_server(args: &Args) -> Result<(Arc<dyn TokenValidator>, String, Router), StartupError> {
+    let option = "--dev-authorization-server";
+    let issuer = mcp::url_origin(&args.resource).ok_or_else(|| invalid("--resource", "no origin"))?.to_owned();
+    let scopes: Vec<&str> = match args.required_scopes.as_slice() {
+        [] => vec![DEV_SCOPE],
+        required => required.iter().map(String::as_str).collect(),
+    };
+    let mut config = AuthServerConfig::new(&args.resource, DEV_CLIENT_ID, &scopes);
+    config.token_lifetime = Duration::from_secs(3600);
+    if let Some(path) = &args.dev_issuer_key {
+        config.signing_key = Some(keys::load_or_generate(path).map_err(|error| invalid("--dev-issuer-key", error))?);
+    }
+    let (server, router) = AuthServer::router(config, &issuer).map_err(|error| invalid(option, error))?;
+    let keys = JwkSet::from_json(&server.jwks_json()).map_err(|error| invalid(option, error))?;
+    let validator = jwt_validator(args, &issuer, Some(keys), option)?;
+    tracing::warn!(
+        %issuer,
+        "DEVELOPMENT ONLY: this process runs an authorization server that approves every request \
+         without asking anyone; never expose it, never use it in production"
+    );
+    tracing::info!("try it:\n{}", try_it(args, &issuer, &scopes.join(" ")));
+    Ok((Arc::new(validator), issuer, router))
+}
+
+/// The client id the development authorization server knows in advance (client credentials).
+pub(crate) const DEV_CLIENT_ID: &str = "dev-client";
+/// The scope the development authorization server grants when none is required.
+pub(crate) const DEV_SCOPE: &str = "mcp:tools";
+
+/// Ready-to-paste commands against the development authorization server: the MCP client, and
+/// curl with tokens from `dpop token`.
+pub(crate) fn try_it(args: &Args, issuer: &str, scope: &str) -> String {
+    let resource = &args.resource;
+    let mut text = format!("  cargo run --example mcp_client -- {resource}\n");
+    match &args.dev_issuer_key {
+        Some(issuer_key) => {
+            let issuer_key = issuer_key.display();
+            text.push_str(&format!(
+                "  dpop keygen --out key.json\n  \
+                 TOKEN=$(dpop token --issuer-key {issuer_key} --iss {issuer} --aud {resource} --key key.json --scope '{scope}')\n  \
+                 curl -i {resource} -H \"Authorization: DPoP $TOKEN\" \\\n    \
+                 -H \"DPoP: $(dpop proof --method POST --url {resource} --key key.json --token \"$TOKEN\")\" \\\n    \
+                 -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\\n    \
+                 -d '{INITIALIZE}'\n"
+            ));
+        }
+        None => text.push_str("  (start with --dev-issuer-key issuer.json for tokens from `dpop token` and curl)\n"),
+    }
+    text
+}
+
+/// An MCP `initialize` request, for curl.
+pub(crate) const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}"#;
 
 /// A JWK Set, or a single JWK made into one.
 fn key_set(json: &str) -> Result<JwkSet, String> {

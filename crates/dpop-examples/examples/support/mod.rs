@@ -5,7 +5,9 @@
 //! - [`mcp`]: rmcp tools served over streamable HTTP behind the DPoP layer;
 //! - [`mcp_server`]: the configuration of `examples/mcp_server.rs` (flags, environment);
 //! - [`actix_app`]: the same protection on actix-web;
-//! - [`client`]: an MCP client that discovers the authorization server and signs DPoP proofs;
+//! - [`mcp_client`]: the MCP client of `examples/mcp_client.rs`, on rmcp and the client library;
+//! - [`client`]: the attacker's raw requests, with stolen credentials and altered proofs;
+//! - [`wiretap`]: what crossed the wire, recorded by the servers;
 //! - [`demo`]: the client and the attacker of `examples/demo.rs`.
 //!
 //! Each example uses a part of it.
@@ -16,7 +18,9 @@ pub(crate) mod auth_server;
 pub(crate) mod client;
 pub(crate) mod demo;
 pub(crate) mod mcp;
+pub(crate) mod mcp_client;
 pub(crate) mod mcp_server;
+pub(crate) mod wiretap;
 
 use dpop_guard::{AuthScheme, Authentication};
 use serde_json::{Value, json};
@@ -72,6 +76,15 @@ fn param_value(text: &str) -> String {
         }
     }
     value
+}
+
+/// Serves `app` on `listener` in a task of the current Tokio runtime, logging why it stopped.
+pub(crate) fn serve(listener: tokio::net::TcpListener, app: axum::Router, name: &'static str) {
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, server = name, "server stopped");
+        }
+    });
 }
 
 /// Seconds since the Unix epoch.
