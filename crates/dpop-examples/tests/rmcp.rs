@@ -34,7 +34,7 @@ impl KeyTool {
     #[tool(description = "The thumbprint of the key that signed this request's DPoP proof")]
     fn jkt(&self, Extension(parts): Extension<http::request::Parts>) -> String {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        parts.extensions.get::<Authentication>().and_then(Authentication::jkt).unwrap_or_else(|| "none".to_owned())
+        parts.extensions.get::<Authentication>().and_then(Authentication::jkt).unwrap_or("none").to_owned()
     }
 }
 

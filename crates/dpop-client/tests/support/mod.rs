@@ -186,7 +186,7 @@ async fn always_use_nonce() -> Response {
 }
 
 async fn whoami(auth: Authenticated) -> String {
-    auth.jkt().unwrap_or_default()
+    auth.jkt().unwrap_or_default().to_owned()
 }
 
 async fn upload(_auth: Authenticated, body: Bytes) -> String {
@@ -380,7 +380,7 @@ async fn token(
             return response;
         }
     };
-    let jkt = accepted.jkt();
+    let jkt = accepted.jkt().to_owned();
     if let Some(code) = field("code").filter(|_| grant.is_some())
         && state.codes.lock().unwrap().remove(&code).is_none()
     {

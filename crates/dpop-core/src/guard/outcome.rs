@@ -54,8 +54,25 @@ impl Authentication {
     /// The thumbprint (`jkt`) of the key that signed the proof, for the DPoP scheme: the key the
     /// token is bound to.
     #[must_use]
-    pub fn jkt(&self) -> Option<String> {
+    pub fn jkt(&self) -> Option<&str> {
         self.proof.as_ref().map(VerifiedProof::jkt)
+    }
+
+    /// The token's subject (`sub`), if it has one.
+    #[must_use]
+    pub fn subject(&self) -> Option<&str> {
+        self.claims.subject.as_deref()
+    }
+
+    /// The token's claims as your own type: registered and private claims alike, read from
+    /// the validated claim set (`serde_json` rules; extra members are ignored unless `T` says
+    /// otherwise).
+    ///
+    /// # Errors
+    ///
+    /// The claims do not fit `T`.
+    pub fn claims_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        self.claims.deserialize_as()
     }
 
     /// The validated token's claims.
@@ -91,7 +108,7 @@ impl ProofOnlyAuthentication {
 
     /// The thumbprint (`jkt`) of the key that signed the proof.
     #[must_use]
-    pub fn jkt(&self) -> String {
+    pub fn jkt(&self) -> &str {
         self.proof.jkt()
     }
 

@@ -127,20 +127,39 @@ impl fmt::Debug for PublicKey {
 }
 
 /// An RFC 7638 JWK SHA-256 thumbprint: the `jkt` that binds tokens to keys (RFC 9449 §6).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Thumbprint([u8; 32]);
+///
+/// The base64url `jkt` text is encoded once, when the thumbprint is made, so handlers and logs
+/// read it ([`as_jkt`](Self::as_jkt)) without allocating.
+#[derive(Clone, Copy)]
+pub struct Thumbprint {
+    digest: [u8; 32],
+    jkt: [u8; JKT_LEN],
+}
+
+/// Base64url without padding of a SHA-256 digest: 43 characters.
+const JKT_LEN: usize = 43;
 
 impl Thumbprint {
     /// The raw SHA-256 digest.
     #[must_use]
     pub const fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.digest
     }
 
     /// The thumbprint from its 32 digest bytes.
     #[must_use]
-    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+    pub fn from_bytes(digest: [u8; 32]) -> Self {
+        let mut jkt = [0u8; JKT_LEN];
+        // 32 bytes always encode to exactly 43 base64url characters.
+        let _ = URL_SAFE_NO_PAD.encode_slice(digest, &mut jkt);
+        Self { digest, jkt }
+    }
+
+    /// The thumbprint in its base64url `jkt` form, as in a token's `cnf.jkt`.
+    #[must_use]
+    pub fn as_jkt(&self) -> &str {
+        // Base64url is ASCII; the fallback is unreachable and never a wrong match.
+        std::str::from_utf8(&self.jkt).unwrap_or_default()
     }
 
     /// Whether `jkt` (base64url, as in a token's `cnf.jkt`) names this thumbprint.
@@ -149,7 +168,7 @@ impl Thumbprint {
     pub fn matches_jkt(&self, jkt: &str) -> bool {
         let mut decoded = [0u8; 32];
         let ok = matches!(URL_SAFE_NO_PAD.decode_slice(jkt, &mut decoded), Ok(32));
-        ok & bool::from(decoded.ct_eq(&self.0))
+        ok & bool::from(decoded.ct_eq(&self.digest))
     }
 
     /// Computes the thumbprint of a JWK given as JSON text (any member order, extra members
@@ -163,13 +182,24 @@ impl Thumbprint {
     }
 }
 
+impl PartialEq for Thumbprint {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest
+    }
+}
+
+impl Eq for Thumbprint {}
+
+impl std::hash::Hash for Thumbprint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.digest.hash(state);
+    }
+}
+
 impl fmt::Display for Thumbprint {
     /// Base64url without padding: the `jkt` form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 43];
-        let n = URL_SAFE_NO_PAD.encode_slice(self.0, &mut buf).map_err(|_| fmt::Error)?;
-        let text = std::str::from_utf8(buf.get(..n).ok_or(fmt::Error)?).map_err(|_| fmt::Error)?;
-        f.write_str(text)
+        f.write_str(self.as_jkt())
     }
 }
 
@@ -347,5 +377,5 @@ fn thumbprint_of(members: &[(&str, &str)]) -> Thumbprint {
         canonical.push('"');
     }
     canonical.push('}');
-    Thumbprint(crypto::sha256(canonical.as_bytes()))
+    Thumbprint::from_bytes(crypto::sha256(canonical.as_bytes()))
 }

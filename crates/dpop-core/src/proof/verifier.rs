@@ -105,10 +105,10 @@ impl VerifiedProof {
         &self.thumbprint
     }
 
-    /// The thumbprint in its base64url `jkt` form.
+    /// The thumbprint in its base64url `jkt` form (no allocation).
     #[must_use]
-    pub fn jkt(&self) -> String {
-        self.thumbprint.to_string()
+    pub fn jkt(&self) -> &str {
+        self.thumbprint.as_jkt()
     }
 
     /// The proof's unique identifier.

@@ -166,7 +166,7 @@ impl AcceptedTokenProof {
     /// The proof's key thumbprint: the token's `cnf.jkt` (RFC 9449 §6), and the key a refresh
     /// token is bound to for public clients (§5).
     #[must_use]
-    pub fn jkt(&self) -> String {
+    pub fn jkt(&self) -> &str {
         self.proof.jkt()
     }
 

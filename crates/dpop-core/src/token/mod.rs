@@ -71,6 +71,15 @@ impl TokenClaims {
         }
     }
 
+    /// The claim set as your own type (see [`Authentication::claims_as`](crate::Authentication::claims_as)).
+    ///
+    /// # Errors
+    ///
+    /// The claims do not fit `T`.
+    pub fn deserialize_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&Value::Object(self.raw.clone()))
+    }
+
     /// Whether the token carries a confirmation (`cnf`) at all: a bound token, even when the
     /// binding is not one this library reads. Such a token is never accepted as Bearer.
     #[must_use]

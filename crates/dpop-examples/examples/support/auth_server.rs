@@ -387,7 +387,10 @@ async fn token(
             state.redeem_code(&request).map(|grant| (grant, accepted))
         }
         Some("refresh_token") => match state.endpoint.check(proofs, None).await {
-            Ok(accepted) => state.redeem_refresh_token(&request, accepted.jkt()).map(|grant| (grant, accepted)),
+            Ok(accepted) => {
+                let jkt = accepted.jkt().to_owned();
+                state.redeem_refresh_token(&request, &jkt).map(|grant| (grant, accepted))
+            }
             Err(rejection) => return refusal(&rejection),
         },
         Some("client_credentials") => match state.endpoint.check(proofs, None).await {

@@ -52,9 +52,9 @@ impl SessionOwner {
     #[must_use]
     pub fn of(extensions: &http::Extensions) -> Option<Self> {
         if let Some(auth) = extensions.get::<Authentication>() {
-            return Some(Self::new(auth.jkt().as_deref(), auth.claims().subject.as_deref()));
+            return Some(Self::new(auth.jkt(), auth.claims().subject.as_deref()));
         }
-        extensions.get::<ProofOnlyAuthentication>().map(|proof_only| Self::new(Some(&proof_only.jkt()), None))
+        extensions.get::<ProofOnlyAuthentication>().map(|proof_only| Self::new(Some(proof_only.jkt()), None))
     }
 
     /// The key thumbprint.
