@@ -88,7 +88,28 @@ async fn a_bound_token_with_its_proof_passes_with_claims() {
     let auth = send(&guard, "DPoP tok", Some(&KEY)).await.unwrap();
     assert_eq!(auth.scheme(), AuthScheme::Dpop);
     assert_eq!(auth.claims().subject.as_deref(), Some("alice"));
+    assert_eq!(auth.subject(), Some("alice"));
+    assert_eq!(auth.jkt(), Some(KEY.thumbprint().as_jkt()));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn handlers_read_the_claims_in_their_own_type() {
+    #[derive(serde::Deserialize)]
+    struct McpClaims {
+        sub: String,
+        scope: String,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct NeedsTenant {
+        tenant: String,
+    }
+    let (guard, _) = guard(bound_to_key, false);
+    let auth = send(&guard, "DPoP tok", Some(&KEY)).await.unwrap();
+    let claims: McpClaims = auth.claims_as().unwrap();
+    assert_eq!((claims.sub.as_str(), claims.scope.as_str()), ("alice", "mcp:tools"));
+    assert!(auth.claims_as::<NeedsTenant>().is_err(), "a claim the token lacks is an error, not a default");
 }
 
 #[tokio::test]
