@@ -4,6 +4,8 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
 
+use tracing::Instrument as _;
+
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
@@ -83,6 +85,16 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
+        // One span per request, as in dpop-tower: the guard's events and the handler run inside
+        // it, and it names the caller once admitted (never the token).
+        let span = tracing::info_span!(
+            "dpop",
+            method = %request.method(),
+            jkt = tracing::field::Empty,
+            sub = tracing::field::Empty,
+            client_id = tracing::field::Empty,
+        );
+        let entered = span.enter();
         let uri = request.uri();
         // The scheme the server itself knows: a TLS listener, never `Forwarded` (which actix's
         // `connection_info` would read from the client's headers).
@@ -100,9 +112,14 @@ where
             Err(rejection) => return Box::pin(ready(Ok(reject(request, &rejection)))),
         };
         let (service, guard) = (Rc::clone(&self.service), self.guard.clone());
-        Box::pin(async move {
+        drop(entered);
+        let in_span = span.clone();
+        let decided = async move {
             match guard.complete(pending).await {
                 Ok(admission) => {
+                    in_span.record("jkt", admission.jkt());
+                    in_span.record("sub", admission.subject());
+                    in_span.record("client_id", admission.client_id());
                     let headers: Vec<_> = admission.response_headers().map(|(n, v)| (n, v.to_owned())).collect();
                     match admission {
                         Admission::Authenticated(authentication) => _ = request.extensions_mut().insert(authentication),
@@ -118,7 +135,8 @@ where
                 }
                 Err(rejection) => Ok(reject(request, &rejection)),
             }
-        })
+        };
+        Box::pin(decided.instrument(span))
     }
 }
 

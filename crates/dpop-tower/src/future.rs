@@ -20,13 +20,14 @@ pin_project! {
     pub struct ResponseFuture<S: Service<Request<ReqBody>>, ReqBody> {
         #[pin]
         state: State<S, ReqBody>,
+        span: tracing::Span,
     }
 }
 
 pin_project! {
     #[project = StateProj]
     #[project_replace = StateOwned]
-    enum State<S: Service<Request<ReqBody>>, ReqBody> {
+    pub(crate) enum State<S: Service<Request<ReqBody>>, ReqBody> {
         // Answered by the guard (a rejection, the metadata document); the inner service is not called.
         Replied { response: Response<String> },
         // Waiting for token validation and the replay store.
@@ -39,10 +40,19 @@ pin_project! {
 }
 
 impl<S: Service<Request<ReqBody>>, ReqBody> ResponseFuture<S, ReqBody> {
+    /// The future that drives `state` inside the request's `span`.
+    pub(crate) const fn new(state: State<S, ReqBody>, span: tracing::Span) -> Self {
+        Self { state, span }
+    }
+}
+
+impl<S: Service<Request<ReqBody>>, ReqBody> State<S, ReqBody> {
+    /// Answered by the guard itself.
     pub(crate) fn replied(reply: &Reply) -> Self {
-        Self { state: State::Replied { response: reply_response(reply) } }
+        Self::Replied { response: reply_response(reply) }
     }
 
+    /// Checked; token validation and the replay write to go, then `service`.
     pub(crate) fn completing(
         guard: DpopGuard,
         pending: PendingAuthorization,
@@ -50,7 +60,7 @@ impl<S: Service<Request<ReqBody>>, ReqBody> ResponseFuture<S, ReqBody> {
         service: S,
     ) -> Self {
         let completion = Box::pin(async move { guard.complete(pending).await });
-        Self { state: State::Completing { completion, request, service } }
+        Self::Completing { completion, request, service }
     }
 }
 
@@ -62,7 +72,9 @@ where
 
     #[expect(clippy::panic, reason = "polling a finished future is the caller's bug, never a response")]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
+        let this = self.project();
+        let _in_span = this.span.enter();
+        let mut state = this.state;
         loop {
             match state.as_mut().project() {
                 StateProj::Replied { .. } => {
@@ -80,6 +92,9 @@ where
                     };
                     match outcome {
                         Ok(admission) => {
+                            this.span.record("jkt", admission.jkt());
+                            this.span.record("sub", admission.subject());
+                            this.span.record("client_id", admission.client_id());
                             let headers = admission.response_headers().map(|(n, v)| (n, v.to_owned())).collect();
                             insert_admission(request.extensions_mut(), admission);
                             let future = service.call(request);

@@ -10,7 +10,7 @@ use tower_service::Service;
 
 use crate::DpopLayer;
 use crate::body::ResponseBody;
-use crate::future::ResponseFuture;
+use crate::future::{ResponseFuture, State};
 
 /// Finds the URI the client sent among the request extensions.
 pub(crate) type UriSource = fn(&http::Extensions) -> Option<&http::Uri>;
@@ -78,24 +78,45 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // One span per request; the guard's events and the inner service run inside it, and it
+        // carries who the request came from once the guard admitted it (never the token).
+        let span = tracing::info_span!(
+            "dpop",
+            method = %request.method(),
+            jkt = tracing::field::Empty,
+            sub = tracing::field::Empty,
+            client_id = tracing::field::Empty,
+        );
+        let state = span.in_scope(|| self.decide(request));
+        ResponseFuture::new(state, span)
+    }
+}
+
+impl<S> DpopService<S> {
+    /// What to do with `request`: answer it now, or finish the guard's decision and call the
+    /// inner service.
+    fn decide<ReqBody>(&mut self, request: Request<ReqBody>) -> State<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>> + Clone,
+    {
         let uri = self.uri_source.and_then(|source| source(request.extensions())).unwrap_or(request.uri());
         let request_uri =
             RequestUri { scheme: uri.scheme_str(), authority: uri.authority().map(|a| a.as_str()), path: uri.path() };
         if let Some(reply) = self.guard.metadata_reply(request.method().as_str(), uri.path()) {
-            return ResponseFuture::replied(&reply);
+            return State::replied(&reply);
         }
         let headers = request.headers();
         let checked = self.guard.check(request.method().as_str(), &request_uri, |name| {
             headers.get_all(name).iter().map(http::HeaderValue::as_bytes).collect::<HeaderValues<'_>>()
         });
         match checked {
-            Err(rejection) => ResponseFuture::replied(&rejection.reply()),
+            Err(rejection) => State::replied(&rejection.reply()),
             Ok(pending) => {
                 // The ready service goes with this request; the clone stays for the next
                 // `poll_ready` (tower's ready-service swap).
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::completing(self.guard.clone(), pending, request, ready)
+                State::completing(self.guard.clone(), pending, request, ready)
             }
         }
     }

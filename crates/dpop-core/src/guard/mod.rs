@@ -14,6 +14,7 @@ pub(crate) mod metadata;
 mod nonce_policy;
 mod outcome;
 pub(crate) mod target;
+mod telemetry;
 
 use std::fmt;
 use std::sync::Arc;
@@ -230,6 +231,7 @@ impl DpopGuard {
                     None => None,
                 };
                 let next_nonce = self.next_nonce(proof.as_ref());
+                telemetry::count_admission("authenticated");
                 Ok(Admission::Authenticated(Authentication { scheme, access_token, proof, claims, next_nonce }))
             }
             TokenPolicy::ProofOnly => {
@@ -237,6 +239,7 @@ impl DpopGuard {
                 let unrecorded = proof.ok_or_else(|| self.reject(DpopError::MissingProof))?;
                 let proof = self.record(unrecorded).await?;
                 let next_nonce = self.next_nonce(Some(&proof));
+                telemetry::count_admission("proof_only");
                 Ok(Admission::ProofOnly(ProofOnlyAuthentication {
                     proof,
                     unvalidated_access_token: access_token,
@@ -296,6 +299,7 @@ impl DpopGuard {
     /// The 401 for a request without credentials (RFC 9449 Figures 15 and 17).
     #[must_use]
     pub fn challenge(&self) -> Rejection {
+        telemetry::count_rejection("unauthorized");
         Rejection { error: None, www_authenticate: Some(self.base_challenge().render()), dpop_nonce: None }
     }
 
@@ -303,6 +307,7 @@ impl DpopGuard {
     #[must_use]
     pub fn reject(&self, error: DpopError) -> Rejection {
         tracing::info!(code = error.code().as_str(), reason = %error.description(), "DPoP request rejected");
+        telemetry::count_rejection(error.code().as_str());
         if error.code() == ErrorCode::TemporarilyUnavailable {
             return Rejection { error: Some(error), www_authenticate: None, dpop_nonce: None };
         }

@@ -145,6 +145,33 @@ pub enum Admission {
 }
 
 impl Admission {
+    /// The thumbprint of the key that signed the proof (absent for a Bearer token).
+    #[must_use]
+    pub fn jkt(&self) -> Option<&str> {
+        match self {
+            Self::Authenticated(auth) => auth.jkt(),
+            Self::ProofOnly(auth) => Some(auth.jkt()),
+        }
+    }
+
+    /// The validated token's subject (`sub`); never read from an unvalidated token.
+    #[must_use]
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Self::Authenticated(auth) => auth.subject(),
+            Self::ProofOnly(_) => None,
+        }
+    }
+
+    /// The validated token's `client_id`; never read from an unvalidated token.
+    #[must_use]
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::Authenticated(auth) => auth.claims.client_id.as_deref(),
+            Self::ProofOnly(_) => None,
+        }
+    }
+
     /// Headers the successful response must carry (the next nonce, RFC 9449 §8.2).
     pub fn response_headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
         let next_nonce = match self {

@@ -122,6 +122,9 @@ pub(crate) fn check_uri(htu_claim: &str, target_uri: &str) -> Result<(), DpopErr
     let claimed = htu::normalize_htu(htu_claim).ok_or(DpopError::InvalidUri)?;
     let target = htu::normalize_htu(target_uri).ok_or(DpopError::InvalidTargetUri)?;
     if claimed != target {
+        // Both URIs, to see at once a proxy or origin misconfiguration (Debug escapes the
+        // client's text); never the token or the proof.
+        tracing::debug!(expected = ?target, received = ?claimed, "DPoP proof htu does not match the target URI");
         return Err(DpopError::UriMismatch);
     }
     Ok(())
