@@ -7,7 +7,7 @@ use std::ops::Deref;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
-use dpop_core::{Authentication, ProofOnlyAuthentication, Rejection};
+use dpop_core::{AlgorithmSet, Authentication, ProofOnlyAuthentication, Rejection};
 
 /// A validated access token bound to the key that signed this request's proof (or an accepted
 /// Bearer token in mixed mode): the scheme, the token's claims, and for DPoP the proof (`jkt`,
@@ -37,7 +37,16 @@ fn extension<T: Clone + 'static, E>(
     request: &HttpRequest,
     wrap: fn(T) -> E,
 ) -> Ready<Result<E, MissingAuthentication>> {
-    ready(request.extensions().get::<T>().cloned().map(wrap).ok_or(MissingAuthentication))
+    ready(request.extensions().get::<T>().cloned().map(wrap).ok_or_else(|| {
+        // Logged where the misconfiguration shows.
+        tracing::error!(
+            extractor = std::any::type_name::<E>(),
+            path = request.path(),
+            "handler requires DPoP authentication the route's middleware does not provide: wrap the route \
+             with Dpop (with a token validator for Authenticated, proof_only() for ProofOnly)"
+        );
+        MissingAuthentication
+    }))
 }
 
 impl Deref for Authenticated {
@@ -84,6 +93,6 @@ impl ResponseError for MissingAuthentication {
     }
 
     fn error_response(&self) -> HttpResponse {
-        crate::middleware::reply_response(&Rejection::unguarded_route().reply())
+        crate::middleware::reply_response(&Rejection::unguarded_route(AlgorithmSet::default()).reply())
     }
 }

@@ -6,7 +6,7 @@ use std::ops::Deref;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use dpop_core::{Authentication, ProofOnlyAuthentication, Rejection};
+use dpop_core::{AlgorithmSet, Authentication, ProofOnlyAuthentication, Rejection};
 
 use crate::RejectionResponse;
 
@@ -57,7 +57,7 @@ impl std::error::Error for MissingAuthentication {}
 
 impl IntoResponse for MissingAuthentication {
     fn into_response(self) -> Response {
-        RejectionResponse(Rejection::unguarded_route()).into_response()
+        RejectionResponse(Rejection::unguarded_route(AlgorithmSet::default())).into_response()
     }
 }
 
@@ -66,11 +66,22 @@ fn extension<T: Clone + Send + Sync + 'static, E>(parts: &Parts, wrap: fn(T) -> 
     parts.extensions.get::<T>().cloned().map(wrap)
 }
 
+/// The refusal when a required extractor finds nothing, logged where the misconfiguration shows.
+fn missing<E>(parts: &Parts) -> MissingAuthentication {
+    tracing::error!(
+        extractor = std::any::type_name::<E>(),
+        path = parts.uri.path(),
+        "handler requires DPoP authentication the route's layer does not provide: put the route behind a \
+         DpopLayer (with a token validator for Authenticated, proof_only() for ProofOnly)"
+    );
+    MissingAuthentication
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = MissingAuthentication;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        extension(parts, Self).ok_or(MissingAuthentication)
+        extension(parts, Self).ok_or_else(|| missing::<Self>(parts))
     }
 }
 
@@ -86,7 +97,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ProofOnly {
     type Rejection = MissingAuthentication;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        extension(parts, Self).ok_or(MissingAuthentication)
+        extension(parts, Self).ok_or_else(|| missing::<Self>(parts))
     }
 }
 

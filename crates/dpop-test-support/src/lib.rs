@@ -56,5 +56,7 @@ async fn redis_answers() -> Result<(), String> {
             Err(format!("unexpected PING reply {:?}", String::from_utf8_lossy(&reply)))
         }
     };
-    tokio::time::timeout(Duration::from_secs(2), probe).await.unwrap_or_else(|_| Err("no PING reply within 2 s".to_owned()))
+    tokio::time::timeout(Duration::from_secs(2), probe)
+        .await
+        .unwrap_or_else(|_| Err("no PING reply within 2 s".to_owned()))
 }

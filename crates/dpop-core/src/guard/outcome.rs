@@ -223,12 +223,14 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// The 401 for a handler that requires authentication on a route no guard protects: a
-    /// configuration error, answered as "authentication required" with the default challenge.
+    /// The 401 for a handler that requires authentication on a route no guard admitted it to: a
+    /// configuration error, answered as "authentication required" with a challenge advertising
+    /// `algorithms` (the guard's, [`DpopGuard::algorithms`](crate::DpopGuard::algorithms), where
+    /// the caller knows it; [`AlgorithmSet::default`] otherwise). The caller logs where it found
+    /// the misconfiguration.
     #[must_use]
-    pub fn unguarded_route() -> Self {
-        tracing::error!("handler requires DPoP authentication but the route is not behind the DPoP layer");
-        Self { error: None, www_authenticate: Some(Challenge::new(AlgorithmSet::default()).render()), dpop_nonce: None }
+    pub fn unguarded_route(algorithms: AlgorithmSet) -> Self {
+        Self { error: None, www_authenticate: Some(Challenge::new(algorithms).render()), dpop_nonce: None }
     }
 
     /// The reason, or `None` when the request simply had no credentials (RFC 6750 §3.1: no

@@ -13,7 +13,8 @@ use dpop_guard::client::keys;
 use dpop_guard::redis::RedisReplayStore;
 use dpop_guard::token::{CachedValidator, ConfigError as TokenConfigError, JwkSet, JwtValidator, MultiIssuerValidator};
 use dpop_guard::{
-    Algorithm, DpopGuard, DpopVerifier, NoncePolicy, TokenValidator, nonce::NonceIssuer, nonce::NonceKey,
+    Algorithm, DpopGuard, DpopVerifier, InvalidToken, NoncePolicy, TokenError, TokenValidator, nonce::NonceIssuer,
+    nonce::NonceKey,
 };
 use serde_json::{Value, json};
 
@@ -182,8 +183,14 @@ fn invalid(option: &str, why: impl fmt::Display) -> StartupError {
 ///
 /// A [`StartupError`] naming the option to fix.
 pub(crate) async fn build(args: &Args) -> Result<Router, StartupError> {
-    // Checked first and alone, so that the message names this option.
-    DpopGuard::builder().proof_only().resource(&args.resource).build().map_err(|error| invalid("--resource", error))?;
+    // Checked first and alone, so that the message names this option. The validator is never
+    // called (this guard serves no request); a proof-only guard would log its warning.
+    let refuse_all = dpop_guard::validator_fn(|_| Err(TokenError::Invalid(InvalidToken::Other("unused"))));
+    DpopGuard::builder()
+        .token_validator(refuse_all)
+        .resource(&args.resource)
+        .build()
+        .map_err(|error| invalid("--resource", error))?;
     for issuer in &args.issuer {
         if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
             return Err(invalid("--issuer", "the authorization server's issuer identifier is an https:// URL"));

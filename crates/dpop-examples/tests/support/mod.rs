@@ -136,7 +136,7 @@ fn start_tower(listener: std::net::TcpListener, guard: DpopGuard, hits: Arc<Atom
                 async move {
                     let response: http::Response<Body> = match request.uri().path() {
                         "/open/required" => {
-                            let rejection = dpop_guard::Rejection::unguarded_route();
+                            let rejection = dpop_guard::Rejection::unguarded_route(dpop_guard::AlgorithmSet::default());
                             dpop_tower::reply_response(&rejection.reply()).map(|b| b.boxed_unsync())
                         }
                         "/open/optional" => {

@@ -289,7 +289,7 @@ impl Refusal {
     fn response(self) -> Response<Full<Bytes>> {
         let (status, error, description) = match self {
             Self::Unguarded => {
-                let reply = Rejection::unguarded_route().reply();
+                let reply = Rejection::unguarded_route(dpop_core::AlgorithmSet::default()).reply();
                 return dpop_tower::reply_response(&reply).map(|body| Full::new(Bytes::from(body)));
             }
             Self::Malformed(reason) => (StatusCode::BAD_REQUEST, "invalid_request", reason),
