@@ -85,15 +85,8 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        // One span per request, as in dpop-tower: the guard's events and the handler run inside
-        // it, and it names the caller once admitted (never the token).
-        let span = tracing::info_span!(
-            "dpop",
-            method = %request.method(),
-            jkt = tracing::field::Empty,
-            sub = tracing::field::Empty,
-            client_id = tracing::field::Empty,
-        );
+        // The guard's events and the handler run in the request's span.
+        let span = DpopGuard::request_span(request.method().as_str());
         let entered = span.enter();
         let uri = request.uri();
         // The scheme the server itself knows: a TLS listener, never `Forwarded` (which actix's
@@ -117,9 +110,7 @@ where
         let decided = async move {
             match guard.complete(pending).await {
                 Ok(admission) => {
-                    in_span.record("jkt", admission.jkt());
-                    in_span.record("sub", admission.subject());
-                    in_span.record("client_id", admission.client_id());
+                    admission.record_caller(&in_span);
                     let headers: Vec<_> = admission.response_headers().map(|(n, v)| (n, v.to_owned())).collect();
                     match admission {
                         Admission::Authenticated(authentication) => _ = request.extensions_mut().insert(authentication),

@@ -227,15 +227,7 @@ async fn exchange(mut stream: impl AsyncRead + AsyncWrite + Unpin, bytes: &[u8])
     let mut raw = Vec::new();
     // A peer closing without TLS close_notify ends the read with an error: what came is enough.
     let _ = stream.read_to_end(&mut raw).await;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|line| line.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-        .collect();
-    RawResponse { status, headers, body: body.to_owned() }
+    support::parse_response(&raw)
 }
 
 #[tokio::test]

@@ -9,16 +9,12 @@ mod common;
 
 use common::{AUDIENCE, AsKey, ISSUER, KID, NOW, claims, invalid_reason, jwks};
 use dpop_core::{DpopKey, TokenValidator, clock::ManualClock};
-use dpop_token::{JwkSet, JwtValidator};
+use dpop_token::JwtValidator;
 
 #[tokio::test]
 async fn verification_works_with_the_compiled_backends() {
     let as_key = AsKey::new(KID);
-    let validator = JwtValidator::builder(ISSUER, AUDIENCE)
-        .keys(JwkSet::from_json(&jwks(&[&as_key])).unwrap())
-        .clock(ManualClock::at(NOW))
-        .build()
-        .unwrap();
+    let validator = common::validator_trusting(&as_key);
     let client = DpopKey::generate().unwrap();
     let token = as_key.token(&claims(&client.thumbprint().to_string()));
     let verified = validator.validate(&token).await.unwrap();

@@ -9,9 +9,8 @@ mod common;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-use common::{AUDIENCE, AsKey, ISSUER, KID, NOW, claims, jwks};
-use dpop_core::{DpopKey, TokenValidator, clock::ManualClock};
-use dpop_token::{JwkSet, JwtValidator};
+use common::{AsKey, KID, NOW, claims};
+use dpop_core::{DpopKey, TokenValidator};
 use serde_json::json;
 
 /// A tracing subscriber that keeps every event's fields as text.
@@ -48,11 +47,7 @@ async fn every_rejection_is_traced_without_the_token() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let _guard = tracing::subscriber::set_default(Capture(Arc::clone(&events)));
     let as_key = AsKey::new(KID);
-    let validator = JwtValidator::builder(ISSUER, AUDIENCE)
-        .keys(JwkSet::from_json(&jwks(&[&as_key])).unwrap())
-        .clock(ManualClock::at(NOW))
-        .build()
-        .unwrap();
+    let validator = common::validator_trusting(&as_key);
     let good = claims(&DpopKey::generate().unwrap().thumbprint().to_string());
     let with = |name: &str, value: serde_json::Value| {
         let mut claims = good.clone();

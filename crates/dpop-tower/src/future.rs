@@ -92,9 +92,7 @@ where
                     };
                     match outcome {
                         Ok(admission) => {
-                            this.span.record("jkt", admission.jkt());
-                            this.span.record("sub", admission.subject());
-                            this.span.record("client_id", admission.client_id());
+                            admission.record_caller(this.span);
                             let headers = admission.response_headers().map(|(n, v)| (n, v.to_owned())).collect();
                             insert_admission(request.extensions_mut(), admission);
                             let future = service.call(request);

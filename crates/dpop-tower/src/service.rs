@@ -78,15 +78,8 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // One span per request; the guard's events and the inner service run inside it, and it
-        // carries who the request came from once the guard admitted it (never the token).
-        let span = tracing::info_span!(
-            "dpop",
-            method = %request.method(),
-            jkt = tracing::field::Empty,
-            sub = tracing::field::Empty,
-            client_id = tracing::field::Empty,
-        );
+        // The guard's events and the inner service run in the request's span.
+        let span = DpopGuard::request_span(request.method().as_str());
         let state = span.in_scope(|| self.decide(request));
         ResponseFuture::new(state, span)
     }

@@ -122,6 +122,19 @@ impl DpopGuard {
         Ok(Self { inner: Arc::clone(&self.inner), required_scopes: scopes.into() })
     }
 
+    /// The span an adapter runs one request in — the guard's events and the handler — so logs
+    /// say who called once [`Admission::record_caller`] filled in `jkt`, `sub` and `client_id`.
+    #[must_use]
+    pub fn request_span(method: &str) -> tracing::Span {
+        tracing::info_span!(
+            "dpop",
+            method,
+            jkt = tracing::field::Empty,
+            sub = tracing::field::Empty,
+            client_id = tracing::field::Empty,
+        )
+    }
+
     /// The proof verifier.
     #[must_use]
     pub fn verifier(&self) -> &DpopVerifier {

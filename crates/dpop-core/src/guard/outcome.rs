@@ -145,6 +145,15 @@ pub enum Admission {
 }
 
 impl Admission {
+    /// Records who the request came from in `span` (one made by
+    /// [`DpopGuard::request_span`](crate::DpopGuard::request_span)): `jkt`, and from a validated
+    /// token only `sub` and `client_id`. Never the token or the proof.
+    pub fn record_caller(&self, span: &tracing::Span) {
+        span.record("jkt", self.jkt());
+        span.record("sub", self.subject());
+        span.record("client_id", self.client_id());
+    }
+
     /// The thumbprint of the key that signed the proof (absent for a Bearer token).
     #[must_use]
     pub fn jkt(&self) -> Option<&str> {

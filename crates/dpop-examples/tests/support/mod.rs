@@ -291,7 +291,8 @@ pub async fn send(addr: SocketAddr, request: &RawRequest) -> RawResponse {
     parse_response(&raw)
 }
 
-fn parse_response(raw: &[u8]) -> RawResponse {
+/// A raw HTTP/1.1 response, parsed leniently (tests assert on what they need).
+pub fn parse_response(raw: &[u8]) -> RawResponse {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.split("\r\n");

@@ -60,6 +60,15 @@ impl AsKey {
 }
 
 /// `{"keys":[...]}` of these keys.
+/// A validator for [`ISSUER`] and [`AUDIENCE`] that trusts `as_key`, at [`NOW`].
+pub fn validator_trusting(as_key: &AsKey) -> dpop_token::JwtValidator {
+    dpop_token::JwtValidator::builder(ISSUER, AUDIENCE)
+        .keys(dpop_token::JwkSet::from_json(&jwks(&[as_key])).unwrap())
+        .clock(dpop_core::clock::ManualClock::at(NOW))
+        .build()
+        .unwrap()
+}
+
 pub fn jwks(keys: &[&AsKey]) -> String {
     let keys: Vec<Value> = keys.iter().map(|key| key.jwk()).collect();
     json!({ "keys": keys }).to_string()
