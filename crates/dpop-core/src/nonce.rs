@@ -116,6 +116,7 @@ impl std::error::Error for NonceKeyError {}
 
 /// Why a proof's nonce was not accepted; every case answers `use_dpop_nonce` with a fresh one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NonceRejection {
     /// The proof has no `nonce` claim.
     Missing,

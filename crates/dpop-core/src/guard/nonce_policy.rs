@@ -8,6 +8,7 @@ use crate::proof::htu;
 
 /// Which requests must carry a server nonce (RFC 9449 §8).
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub enum NoncePolicy {
     /// No nonces (the default).
     #[default]

@@ -14,11 +14,23 @@ use crate::token::TokenClaims;
 
 /// How the request authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthScheme {
     /// `Authorization: DPoP` with a verified proof.
     Dpop,
     /// `Authorization: Bearer`, accepted only when the guard allows Bearer tokens.
     Bearer,
+}
+
+impl AuthScheme {
+    /// The scheme's name as in the `Authorization` field: `DPoP` or `Bearer`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Dpop => "DPoP",
+            Self::Bearer => "Bearer",
+        }
+    }
 }
 
 /// A request with a validated access token, bound to the key that signed its proof (or an

@@ -12,6 +12,7 @@ use crate::proof::verifier::{DpopVerifier, ProofRequest};
 
 /// How one check went.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CheckOutcome {
     /// The check passed.
     Passed,

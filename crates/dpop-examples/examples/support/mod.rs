@@ -22,7 +22,7 @@ pub(crate) mod mcp_client;
 pub(crate) mod mcp_server;
 pub(crate) mod wiretap;
 
-use dpop_guard::{AuthScheme, Authentication};
+use dpop_guard::Authentication;
 use serde_json::{Value, json};
 
 /// The error type of the examples: anything, with its message.
@@ -34,10 +34,7 @@ pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) fn identity(auth: &Authentication) -> Value {
     let claims = auth.claims();
     json!({
-        "scheme": match auth.scheme() {
-            AuthScheme::Dpop => "DPoP",
-            AuthScheme::Bearer => "Bearer",
-        },
+        "scheme": auth.scheme().as_str(),
         "sub": claims.subject,
         "client_id": claims.client_id,
         "scope": claims.scopes.join(" "),
