@@ -186,6 +186,8 @@ fn check_line(out: &mut String, report: &CheckReport, width: usize) {
         CheckOutcome::Failed(_) => ("✗", String::new()),
         CheckOutcome::Skipped => ("–", " (skipped: an earlier check failed)".to_owned()),
         CheckOutcome::NotApplicable(why) => ("–", format!(" (not applicable: {why})")),
+        // `CheckOutcome` is non-exhaustive: an outcome added to dpop-core later.
+        _ => ("?", format!(" ({:?})", report.outcome)),
     };
     let _ = writeln!(out, "  {symbol} {:<width$}  {}{note}", report.check, report.section);
     if let CheckOutcome::Failed(error) = &report.outcome {

@@ -10,18 +10,22 @@
 //! dpop token --issuer-key issuer.json --iss URL --aud URI (--key key.json | --jkt JKT)
 //!            [--scope S] [--sub SUB] [--client-id ID] [--lifetime SECONDS]   # development only
 //! dpop jwks --issuer-key issuer.json
+//! dpop fetch URL [-X METHOD] [-H "Name: value"]... [-d BODY|@PATH] [--token T] [--key key.json]
 //! ```
 //!
-//! Exit codes: 0 success; 1 `inspect` found a failed check, or an operation failed (writing a
-//! file, the crypto backend); 2 usage errors: bad arguments, unreadable files, malformed keys.
+//! Exit codes: 0 success (for `fetch`: any HTTP response); 1 `inspect` found a failed check, or
+//! an operation failed (writing a file, the crypto backend, `fetch` got no response); 2 usage
+//! errors: bad arguments, unreadable files, malformed keys.
 //!
-//! Every verification rule comes from `dpop-core` ([`DpopVerifier::inspect`]); this crate only
-//! reads arguments and files and prints.
+//! Every verification rule comes from `dpop-core` ([`DpopVerifier::inspect`]), and `fetch`'s
+//! proofs and nonce retry from `dpop-client`; this crate only reads arguments and files and
+//! prints.
 //!
 //! [`DpopVerifier::inspect`]: dpop_core::DpopVerifier::inspect
 
 #![forbid(unsafe_code)]
 
+mod fetch;
 mod input;
 mod inspect;
 mod keygen;
@@ -34,12 +38,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Generate DPoP keys, sign proofs, inspect proofs check by check, compute JWK thumbprints
-/// (RFC 9449, RFC 7638).
+/// Generate DPoP keys, sign proofs, inspect proofs check by check, compute JWK thumbprints, send
+/// DPoP-signed requests (RFC 9449, RFC 7638).
 #[derive(Debug, Parser)]
 #[command(name = "dpop", version, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 success; 1 a check failed (inspect) or an operation failed; \
-                        2 usage error (bad arguments, unreadable file, malformed key).")]
+#[command(after_help = "Exit codes: 0 success (fetch: any HTTP response); 1 a check failed (inspect) \
+                        or an operation failed (fetch: no response); 2 usage error (bad arguments, \
+                        unreadable file, malformed key).")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,6 +77,16 @@ enum Command {
     /// DEVELOPMENT ONLY: print the public JWK set (`{"keys":[...]}`) of `dpop token` issuer keys,
     /// for a resource server's JWT validator
     Jwks(token::JwksArgs),
+    /// Send one request with a fresh DPoP proof, like curl; prints the status line, the response
+    /// headers and the body
+    #[command(after_help = "With --token the request carries `Authorization: DPoP <TOKEN>` and the proof its hash \
+        (`ath`). When the server asks for a nonce (`use_dpop_nonce`: a 401 from a resource server, \
+        a 400 JSON error from an authorization server, each with DPoP-Nonce), the request is sent \
+        once more with a new proof carrying it, and stderr says so; whatever the second answer \
+        is, it is printed. Redirects are printed, not followed.\n\n\
+        Exit code 0 for any HTTP response, whatever its status; 1 when no response came \
+        (connection, TLS); 2 for usage errors.")]
+    Fetch(fetch::Args),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +105,7 @@ fn main() -> ExitCode {
         Command::Thumbprint(args) => thumbprint::run(&args),
         Command::Token(args) => token::run_token(&args),
         Command::Jwks(args) => token::run_jwks(&args),
+        Command::Fetch(args) => fetch::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -39,8 +39,13 @@ impl Failure {
 /// Writes `text` to stdout. A closed pipe (`dpop inspect … | head`) is not an error worth a
 /// message, but it must not panic as `println!` would.
 pub(crate) fn stdout(text: &str) -> Result<(), Failure> {
+    stdout_bytes(text.as_bytes())
+}
+
+/// Writes `bytes` to stdout as they are (a response body need not be text), as [`stdout`].
+pub(crate) fn stdout_bytes(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Err(error) => Err(Failure::failed(format_args!("cannot write to stdout: {error}"))),

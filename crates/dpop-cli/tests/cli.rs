@@ -476,11 +476,12 @@ fn thumbprint_errors_exit_2() {
 fn help_documents_every_option() {
     let top = dpop(&["--help"]);
     assert_eq!(top.code, 0);
-    for command in ["keygen", "proof", "inspect", "thumbprint", "token", "jwks"] {
+    for command in ["keygen", "proof", "inspect", "thumbprint", "token", "jwks", "fetch"] {
         assert!(top.stdout.contains(command), "{command}:\n{}", top.stdout);
     }
-    let commands: [(&str, &[&str]); 4] = [
+    let commands: [(&str, &[&str]); 5] = [
         ("keygen", &["--out", "--public-out", "--force"]),
+        ("fetch", &["<URL>", "-X, --request", "-H, --header", "-d, --data", "--token", "--key"]),
         ("proof", &["--method", "--url", "--key", "--token", "--nonce", "--iat", "--jti"]),
         ("inspect", &["<PROOF|->", "--method", "--url", "--token", "--now", "--algs", "--max-age", "--max-skew"]),
         ("thumbprint", &["<JWK|PATH|->"]),
@@ -762,4 +763,254 @@ async fn proof_and_token_reach_a_dpop_protected_server() {
     assert_eq!(status, 403);
 
     server.abort();
+}
+
+// --- fetch ---
+
+/// An axum server like a protected MCP server that always wants a nonce: `/mcp` behind the
+/// DPoP layer (tokens from `dpop token` with `issuer`, audience `url`), and `/token`, an
+/// authorization server's endpoint that answers `use_dpop_nonce` as RFC 9449 §8 has it (400
+/// JSON). Counts the requests that reach it.
+struct NonceServer {
+    addr: std::net::SocketAddr,
+    url: String,
+    requests: std::sync::Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for NonceServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The nonce the `/token` endpoint of [`NonceServer`] wants.
+const AS_NONCE: &str = "as-nonce-1";
+
+async fn nonce_server(issuer: &Path) -> NonceServer {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse as _;
+    use dpop_axum::{Authenticated, DpopGuard, DpopLayer};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("http://{addr}/mcp");
+    let verifier = dpop_core::DpopVerifier::builder()
+        .nonces(dpop_core::nonce::NonceIssuer::process_wide().unwrap())
+        .build()
+        .unwrap();
+    let guard = DpopGuard::builder()
+        .token_validator(validator(issuer, ISSUER, &url))
+        .verifier(verifier)
+        .nonce_policy(dpop_core::NoncePolicy::Always)
+        .build()
+        .unwrap();
+    let resource = axum::Router::new()
+        .route(
+            "/mcp",
+            axum::routing::get(|auth: Authenticated| async move {
+                format!("{} {}", auth.claims().subject.as_deref().unwrap_or("?"), auth.jkt().unwrap_or_default())
+            })
+            .post(|auth: Authenticated, headers: HeaderMap, body: String| async move {
+                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+                format!(
+                    "{} posted {body:?} as {} with x-test {}",
+                    auth.claims().subject.as_deref().unwrap_or("?"),
+                    header("content-type"),
+                    header("x-test")
+                )
+            }),
+        )
+        .layer(DpopLayer::with_guard(guard));
+    let token_endpoint = axum::Router::new().route(
+        "/token",
+        axum::routing::post(|headers: HeaderMap, body: String| async move {
+            let proof = headers.get("dpop").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            if decode_part(proof, 1)["nonce"] == AS_NONCE {
+                (StatusCode::OK, [("content-type", "application/json")], format!(r#"{{"got":{body:?}}}"#))
+                    .into_response()
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    [("content-type", "application/json"), ("dpop-nonce", AS_NONCE)],
+                    r#"{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof"}"#,
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let requests = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    let app = resource.merge(token_endpoint).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            next.run(request)
+        },
+    ));
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    NonceServer { addr, url, requests, task }
+}
+
+/// The status line, the headers (lower-case names) and the body `dpop fetch` printed.
+fn fetched(run: &Run) -> (&str, Vec<(&str, &str)>, &str) {
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (head, body) = run.stdout.split_once("\n\n").unwrap_or_else(|| panic!("no blank line:\n{}", run.stdout));
+    let mut lines = head.lines();
+    let status = lines.next().unwrap();
+    let headers = lines.map(|line| line.split_once(": ").unwrap_or_else(|| panic!("header line {line:?}"))).collect();
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| *n == name).map(|(_, value)| *value)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_follows_one_nonce_and_reaches_a_dpop_protected_server() {
+    let dir = TempDir::new();
+    let (issuer, client, jkt) = issuer_and_client(&dir);
+    let server = nonce_server(&issuer).await;
+    let token =
+        mint(&["--issuer-key", path_str(&issuer), "--iss", ISSUER, "--aud", &server.url, "--key", path_str(&client)]);
+
+    let run = dpop(&["fetch", &server.url, "--token", &token, "--key", path_str(&client)]);
+    let (status, headers, body) = fetched(&run);
+    assert_eq!(status, "HTTP/1.1 200 OK", "{}", run.stdout);
+    assert_eq!(body, format!("dev-user {jkt}"));
+    assert!(header(&headers, "content-type").is_some_and(|v| v.starts_with("text/plain")), "{}", run.stdout);
+    // The first proof had no nonce: one 401 use_dpop_nonce, then one more request.
+    assert_eq!(server.requests.load(Ordering::SeqCst), 2);
+    assert!(run.stderr.contains("401 Unauthorized with DPoP-Nonce"), "{}", run.stderr);
+    assert!(run.stderr.contains("once more"), "{}", run.stderr);
+    assert!(!run.stderr.contains("ephemeral"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_prints_a_refusal_with_its_challenge_and_exits_0() {
+    let dir = TempDir::new();
+    let (issuer, _client, _) = issuer_and_client(&dir);
+    let server = nonce_server(&issuer).await;
+    let other = dir.path("other.json");
+    assert_eq!(dpop(&["keygen", "--out", path_str(&other)]).code, 0);
+    let wrong =
+        mint(&["--issuer-key", path_str(&issuer), "--iss", ISSUER, "--aud", &server.url, "--key", path_str(&other)]);
+
+    // A token bound to another key than the proof's (here a fresh ephemeral one).
+    let run = dpop(&["fetch", &server.url, "--token", &wrong]);
+    let (status, headers, _) = fetched(&run);
+    assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{}", run.stdout);
+    let challenge = header(&headers, "www-authenticate").unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(challenge.starts_with("DPoP "), "{challenge}");
+    assert!(!challenge.contains("use_dpop_nonce"), "the retry carried the nonce: {challenge}");
+    assert!(run.stderr.contains("ephemeral"), "{}", run.stderr);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 2, "one retry, no more");
+
+    // No token at all: the bare challenge.
+    let run = dpop(&["fetch", &server.url]);
+    let (status, headers, _) = fetched(&run);
+    assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{}", run.stdout);
+    assert!(header(&headers, "www-authenticate").is_some_and(|v| v.contains("DPoP")), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_posts_data_and_headers() {
+    let dir = TempDir::new();
+    let (issuer, client, _) = issuer_and_client(&dir);
+    let server = nonce_server(&issuer).await;
+    let token =
+        mint(&["--issuer-key", path_str(&issuer), "--iss", ISSUER, "--aud", &server.url, "--key", path_str(&client)]);
+    let key = path_str(&client);
+
+    // -d implies POST and a form body, as with curl.
+    let run = dpop(&["fetch", &server.url, "-d", "a=1&b=2", "--token", &token, "--key", key, "-H", "X-Test: yes"]);
+    let (status, _, body) = fetched(&run);
+    assert_eq!(status, "HTTP/1.1 200 OK", "{}", run.stdout);
+    assert_eq!(body, r#"dev-user posted "a=1&b=2" as application/x-www-form-urlencoded with x-test yes"#);
+
+    // -X, a Content-Type header, and the body from a file, bytes as they are; sent twice
+    // (nonce retry) and arriving whole.
+    let file = dir.path("body.json");
+    std::fs::write(&file, "{\"x\": 1}\n").unwrap();
+    let data = format!("@{}", path_str(&file));
+    let run = dpop(&[
+        "fetch",
+        "-X",
+        "POST",
+        &server.url,
+        "--data",
+        &data,
+        "--header",
+        "content-type: application/json",
+        "--token",
+        &token,
+        "--key",
+        key,
+    ]);
+    let (status, _, body) = fetched(&run);
+    assert_eq!(status, "HTTP/1.1 200 OK", "{}", run.stdout);
+    assert_eq!(body, r#"dev-user posted "{\"x\": 1}\n" as application/json with x-test -"#);
+
+    // The body from stdin.
+    let mut args = vec!["fetch", &server.url, "-d", "@-", "--token", &token, "--key", key];
+    let run = dpop_with_stdin(&args, "from stdin");
+    assert!(fetched(&run).2.contains(r#"posted "from stdin""#), "{}", run.stdout);
+    // A method the route does not have: 405, still exit 0.
+    args.truncate(2);
+    args.extend(["-X", "DELETE", "--token", &token, "--key", key]);
+    let run = dpop(&args);
+    let (status, ..) = fetched(&run);
+    assert!(status.starts_with("HTTP/1.1 405"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_follows_an_authorization_servers_400_nonce() {
+    let dir = TempDir::new();
+    let (issuer, client, _) = issuer_and_client(&dir);
+    let server = nonce_server(&issuer).await;
+    let url = format!("http://{}/token", server.addr);
+    let run = dpop(&["fetch", &url, "-d", "grant_type=client_credentials", "--key", path_str(&client)]);
+    let (status, headers, body) = fetched(&run);
+    assert_eq!(status, "HTTP/1.1 200 OK", "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert_eq!(body, r#"{"got":"grant_type=client_credentials"}"#);
+    assert!(run.stderr.contains(&format!("400 Bad Request with DPoP-Nonce `{AS_NONCE}`")), "{}", run.stderr);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn fetch_usage_errors_exit_2_and_transport_failures_1() {
+    let dir = TempDir::new();
+    let (key, _) = keygen(&dir);
+    let key = path_str(&key);
+    let url = "http://127.0.0.1:9/mcp";
+    let missing = dir.path("missing.txt");
+    let missing = format!("@{}", path_str(&missing));
+    let cases: [(&[&str], &str); 11] = [
+        (&["fetch"], "<URL>"),
+        (&["fetch", "not a url"], "is not a URL"),
+        (&["fetch", "ftp://example.com/x"], "not an http(s) URL"),
+        (&["fetch", "http://user:pw@example.com/x"], "userinfo"),
+        (&["fetch", url, "-X", "BAD METHOD"], "not an HTTP method"),
+        (&["fetch", url, "-H", "no colon"], "not \"Name: value\""),
+        (&["fetch", url, "-H", "DPoP: x"], "signs the proof itself"),
+        (&["fetch", url, "-H", "Authorization: DPoP x", "--token", "y"], "not both"),
+        (&["fetch", url, "-d", &missing], "cannot read"),
+        (&["fetch", url, "--key", "/nonexistent/dpop-cli/key.json"], "cannot read"),
+        (&["fetch", url, "--key", "-", "-d", "@-"], "stdin"),
+    ];
+    for (args, message) in cases {
+        let run = dpop(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+
+    // Nothing listens on a port just released: no response, exit 1, and why.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}/mcp", listener.local_addr().unwrap());
+    drop(listener);
+    let run = dpop(&["fetch", &closed, "--key", key]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("dpop: error: GET") && run.stderr.contains(&closed), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
