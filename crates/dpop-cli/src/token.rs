@@ -46,7 +46,8 @@ pub(crate) struct TokenArgs {
     key: Option<String>,
 
     /// The thumbprint to bind the token to (`cnf.jkt`), instead of --key
-    #[arg(long, value_name = "JKT")]
+    // A base64url thumbprint may start with `-`: it is still this option's value.
+    #[arg(long, value_name = "JKT", allow_hyphen_values = true)]
     jkt: Option<String>,
 
     /// The `scope` claim: space-separated scopes, e.g. "mcp:tools mcp:resources"

@@ -607,6 +607,13 @@ async fn token_validates_with_the_exported_jwks_and_carries_every_claim() {
 
 #[tokio::test]
 async fn token_defaults_jkt_and_several_audiences() {
+    // A thumbprint may start with `-` (base64url): still the value of --jkt.
+    let dashed = "-ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+    let dir = TempDir::new();
+    let (issuer, _, _) = issuer_and_client(&dir);
+    let token = mint(&["--issuer-key", path_str(&issuer), "--iss", ISSUER, "--aud", URL, "--jkt", dashed]);
+    assert_eq!(decode_part(&token, 1)["cnf"]["jkt"], dashed);
+
     use dpop_core::TokenValidator as _;
 
     let dir = TempDir::new();
