@@ -207,19 +207,6 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// The bytes of `request` on the wire, with `host` and `Connection: close`.
-fn wire(host: &str, request: &RawRequest) -> Vec<u8> {
-    let mut wire = format!("{} {} HTTP/1.1\r\nhost: {host}\r\n", request.method, request.path).into_bytes();
-    for (name, value) in &request.headers {
-        wire.extend_from_slice(name.as_bytes());
-        wire.extend_from_slice(b": ");
-        wire.extend_from_slice(value);
-        wire.extend_from_slice(b"\r\n");
-    }
-    wire.extend_from_slice(b"content-length: 0\r\nconnection: close\r\n\r\n");
-    wire
-}
-
 /// Writes `bytes`, reads until the peer closes and parses the HTTP/1.1 response.
 async fn exchange(mut stream: impl AsyncRead + AsyncWrite + Unpin, bytes: &[u8]) -> RawResponse {
     stream.write_all(bytes).await.unwrap();
@@ -281,7 +268,7 @@ async fn an_actix_tls_listener_makes_the_scheme_https() {
     let send_tls = async |request: &RawRequest| {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let tls = connector.connect(server_name.clone(), tcp).await.unwrap();
-        exchange(tls, &wire(&addr.to_string(), request)).await
+        exchange(tls, &support::wire(&addr.to_string(), request)).await
     };
 
     let client = Client::new(format!("https://{addr}"));

@@ -274,9 +274,18 @@ impl RawResponse {
 /// Sends one request on a new connection (`Connection: close`) and reads the whole response.
 pub async fn send(addr: SocketAddr, request: &RawRequest) -> RawResponse {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&wire(&addr.to_string(), request)).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    parse_response(&raw)
+}
+
+/// The bytes of `request` on the wire: a `host` field (`host`, unless the request has its own),
+/// the request's fields as given, no body, `Connection: close`.
+pub fn wire(host: &str, request: &RawRequest) -> Vec<u8> {
     let mut wire = format!("{} {} HTTP/1.1\r\n", request.method, request.path).into_bytes();
     if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
-        wire.extend_from_slice(format!("host: {addr}\r\n").as_bytes());
+        wire.extend_from_slice(format!("host: {host}\r\n").as_bytes());
     }
     for (name, value) in &request.headers {
         wire.extend_from_slice(name.as_bytes());
@@ -285,10 +294,7 @@ pub async fn send(addr: SocketAddr, request: &RawRequest) -> RawResponse {
         wire.extend_from_slice(b"\r\n");
     }
     wire.extend_from_slice(b"content-length: 0\r\nconnection: close\r\n\r\n");
-    stream.write_all(&wire).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    parse_response(&raw)
+    wire
 }
 
 /// A raw HTTP/1.1 response, parsed leniently (tests assert on what they need).
