@@ -44,6 +44,8 @@ pub enum ClientError {
     /// An OAuth exchange failed: the error the server answered, or what was wrong with its
     /// answer.
     OAuth(String),
+    /// The loopback redirect listener (RFC 8252 §7.3) could not listen or accept.
+    Loopback(std::io::Error),
 }
 
 impl fmt::Display for ClientError {
@@ -67,6 +69,7 @@ impl fmt::Display for ClientError {
             }
             Self::Http(error) => write!(f, "DPoP client: HTTP request failed: {error}"),
             Self::OAuth(why) => write!(f, "DPoP client: OAuth: {why}"),
+            Self::Loopback(error) => write!(f, "DPoP client: loopback redirect listener: {error}"),
         }
     }
 }
@@ -76,7 +79,7 @@ impl std::error::Error for ClientError {
         match self {
             Self::Crypto(error) => Some(error),
             Self::Key(error) => Some(error),
-            Self::Io { source, .. } => Some(source),
+            Self::Io { source, .. } | Self::Loopback(source) => Some(source),
             Self::Http(error) => Some(error.as_ref()),
             _ => None,
         }

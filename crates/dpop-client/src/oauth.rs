@@ -25,29 +25,45 @@
 //! let discovered = oauth.discover("https://mcp.example.com/mcp").await?;
 //! let client_id = oauth.register(&discovered.authorization_server, "my MCP client", "http://127.0.0.1:7777/cb").await?;
 //! let request = oauth.authorization_request(&discovered, &client_id, "http://127.0.0.1:7777/cb", None)?;
-//! // Send the user to request.url(); the redirect brings `code` and `state` back.
-//! # let (code, state) = (String::new(), String::new());
-//! request.check_state(&state)?;
+//! // Send the user to request.url(); the redirect to the redirect URI brings the answer back.
+//! # let redirect_query = String::new();
+//! let code = request.code_from_redirect(&redirect_query)?;
 //! let tokens = oauth.exchange_code(&discovered, &client_id, &code, &request).await?;
 //! # let _ = tokens;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! A native client whose user approves in a browser takes the answer on a loopback redirect URI
+//! (RFC 8252 §7.3): [`LoopbackRedirect`].
 
+use std::collections::HashMap;
 use std::fmt;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use rand_core::RngCore as _;
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::Value;
 use sha2::Digest as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::ClientError;
 use crate::session::DpopSession;
 
 /// Metadata documents and token answers are small; nothing larger is read.
 const MAX_DOCUMENT: usize = 256 * 1024;
+/// The largest request head the loopback listener reads: the redirect's query is in it.
+const MAX_REDIRECT_HEAD: usize = 16 * 1024;
+/// How long a connection to the loopback listener may take to send its request and take the
+/// answer: a browser sends at once; a silent connection must not hold a slot for long.
+const REDIRECT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most connections the loopback listener answers at once; more are closed unanswered.
+const MAX_REDIRECT_CONNECTIONS: usize = 32;
 
 /// What an authorization server publishes (RFC 8414 §2), as far as a DPoP client needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +79,9 @@ pub struct AuthorizationServer {
     pub registration_endpoint: Option<String>,
     /// `dpop_signing_alg_values_supported` (RFC 9449 §5.1).
     pub dpop_algorithms: Vec<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207): its authorization
+    /// responses carry `iss`, so one without it is refused.
+    pub authorization_response_iss: bool,
 }
 
 /// The result of MCP discovery: the protected resource and its authorization server.
@@ -123,6 +142,10 @@ pub struct AuthorizationRequest {
     code_verifier: String,
     redirect_uri: String,
     resource: String,
+    /// The issuer the request goes to: the `iss` of its answer (RFC 9207).
+    issuer: String,
+    /// Whether the answer must carry `iss` (the server's metadata says it sends it).
+    requires_iss: bool,
 }
 
 impl AuthorizationRequest {
@@ -149,6 +172,66 @@ impl AuthorizationRequest {
         }
         Ok(())
     }
+
+    /// The authorization code, from the query of the redirect to the redirect URI (RFC 6749
+    /// §4.1.2): the `state` must be this request's (§10.12), `iss` the authorization server's
+    /// (RFC 9207; required when its metadata says it sends it), and an `error` answer is an
+    /// error.
+    ///
+    /// # Errors
+    ///
+    /// Another or no `state`, a parameter given twice, another or a missing `iss`, an `error`
+    /// from the authorization server, or no `code`.
+    pub fn code_from_redirect(&self, query: &str) -> Result<String, ClientError> {
+        match self.read_redirect(query) {
+            Redirect::Foreign(error) => Err(error),
+            Redirect::Answer(answer) => answer,
+        }
+    }
+
+    /// Whether a redirect's query is the answer to this request, and what it says.
+    fn read_redirect(&self, query: &str) -> Redirect {
+        let mut params = HashMap::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if params.insert(name, value).is_some() {
+                return Redirect::Foreign(oauth("the redirect gives a parameter twice (RFC 6749 §3.1)"));
+            }
+        }
+        let param = |name: &str| params.get(name).map(AsRef::as_ref);
+        if let Err(error) = self.check_state(param("state").unwrap_or_default()) {
+            return Redirect::Foreign(error);
+        }
+        Redirect::Answer(self.code_from_answer(param))
+    }
+
+    /// The code of an answer whose `state` is this request's.
+    fn code_from_answer<'a>(&self, param: impl Fn(&str) -> Option<&'a str>) -> Result<String, ClientError> {
+        match param("iss") {
+            Some(iss) if iss != self.issuer => {
+                return Err(oauth("the authorization response is from another issuer (RFC 9207)"));
+            }
+            None if self.requires_iss => {
+                return Err(oauth("the authorization response has no iss, which its server promises (RFC 9207)"));
+            }
+            _ => {}
+        }
+        if let Some(error) = param("error") {
+            let description = param("error_description").unwrap_or("no description");
+            return Err(oauth(&format!("authorization refused: {error}: {description}")));
+        }
+        param("code")
+            .filter(|code| !code.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| oauth("the authorization response has no code"))
+    }
+}
+
+/// What a request to the redirect URI carried.
+enum Redirect {
+    /// Not the answer to the authorization request (another or no `state`): ignored.
+    Foreign(ClientError),
+    /// The authorization server's answer: the code, or why there is none.
+    Answer(Result<String, ClientError>),
 }
 
 impl fmt::Debug for AuthorizationRequest {
@@ -253,6 +336,10 @@ impl OAuthClient {
                 .ok_or_else(|| oauth("the authorization server metadata has no token endpoint"))?,
             registration_endpoint: text(&document, "registration_endpoint"),
             dpop_algorithms: strings(&document, "dpop_signing_alg_values_supported"),
+            authorization_response_iss: document
+                .get("authorization_response_iss_parameter_supported")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         };
         if !server.dpop_algorithms.iter().any(|alg| alg == "ES256") {
             return Err(oauth("the authorization server does not say it takes ES256 DPoP proofs"));
@@ -346,6 +433,8 @@ impl OAuthClient {
             code_verifier,
             redirect_uri: redirect_uri.to_owned(),
             resource: discovery.resource.clone(),
+            issuer: discovery.authorization_server.issuer.clone(),
+            requires_iss: discovery.authorization_server.authorization_response_iss,
         })
     }
 
@@ -464,6 +553,164 @@ impl OAuthClient {
     }
 }
 
+/// A loopback redirect URI (RFC 8252 §7.3) and the listener behind it: how a native client
+/// takes the authorization code when a person approves in a browser.
+///
+/// [`bind`](Self::bind) listens on 127.0.0.1 on a port the system picks; its
+/// [`redirect_uri`](Self::redirect_uri) goes into the registration and the authorization
+/// request; [`receive`](Self::receive) answers the browser until a redirect carries that
+/// request's `state`, and returns the code. A request with another `state` (a stale tab, or
+/// another program on this machine) is answered 400 and changes nothing.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use dpop_client::oauth::{Discovery, LoopbackRedirect, OAuthClient};
+///
+/// # async fn run(oauth: OAuthClient, discovery: Discovery) -> Result<(), dpop_client::ClientError> {
+/// let loopback = LoopbackRedirect::bind("/callback").await?;
+/// let request = oauth.authorization_request(&discovery, "my-client", loopback.redirect_uri(), None)?;
+/// println!("Open {} to approve", request.url());
+/// let code = loopback.receive(&request, Duration::from_secs(600)).await?;
+/// let tokens = oauth.exchange_code(&discovery, "my-client", &code, &request).await?;
+/// # let _ = tokens;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct LoopbackRedirect {
+    listener: TcpListener,
+    path: String,
+    redirect_uri: String,
+}
+
+impl LoopbackRedirect {
+    /// Listens on 127.0.0.1, on an ephemeral port, for redirects to `path` (e.g. `/callback`).
+    ///
+    /// # Errors
+    ///
+    /// `path` does not start with `/` or has a query or fragment, or no port could be bound.
+    pub async fn bind(path: &str) -> Result<Self, ClientError> {
+        if !path.starts_with('/') || path.contains(['?', '#']) {
+            return Err(oauth("a loopback redirect path starts with / and has no query or fragment"));
+        }
+        let listener = TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(|error| ClientError::Loopback(error).logged())?;
+        let address = listener.local_addr().map_err(|error| ClientError::Loopback(error).logged())?;
+        Ok(Self { listener, path: path.to_owned(), redirect_uri: format!("http://{address}{path}") })
+    }
+
+    /// `http://127.0.0.1:<port><path>`: the `redirect_uri` to register and to authorize with.
+    #[must_use]
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// Waits up to `timeout` for the answer to `request` and returns its code (see
+    /// [`AuthorizationRequest::code_from_redirect`]). Each browser request is answered with a
+    /// short page: 404 beside the path, 400 for a redirect without the request's `state`.
+    ///
+    /// # Errors
+    ///
+    /// `request` was made for another redirect URI; nothing came in time; the answer with the
+    /// request's `state` was an error, from another issuer, or without a code; the listener
+    /// failed.
+    pub async fn receive(self, request: &AuthorizationRequest, timeout: Duration) -> Result<String, ClientError> {
+        if request.redirect_uri != self.redirect_uri {
+            return Err(oauth("the authorization request names another redirect URI than this listener's"));
+        }
+        tokio::time::timeout(timeout, self.serve(request))
+            .await
+            .unwrap_or_else(|_| Err(oauth("no authorization response came to the loopback redirect in time")))
+    }
+
+    /// Answers connections, several at once (a browser may open some it never uses), until one
+    /// brings the answer to `request`.
+    async fn serve(&self, request: &AuthorizationRequest) -> Result<String, ClientError> {
+        let mut connections = FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, _) = accepted.map_err(|error| ClientError::Loopback(error).logged())?;
+                    if connections.len() < MAX_REDIRECT_CONNECTIONS {
+                        connections.push(self.answer(stream, request));
+                    } else {
+                        tracing::debug!("too many connections to the loopback redirect: one closed unanswered");
+                    }
+                }
+                Some(answered) = connections.next() => {
+                    if let Some(answer) = answered {
+                        return answer;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads one request and answers it; the answer to `request` when it is one.
+    async fn answer(
+        &self,
+        mut stream: TcpStream,
+        request: &AuthorizationRequest,
+    ) -> Option<Result<String, ClientError>> {
+        let head = tokio::time::timeout(REDIRECT_CONNECTION_TIMEOUT, read_head(&mut stream)).await.ok()??;
+        let query = get_target(&head).and_then(|target| {
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            (path == self.path).then_some(query)
+        });
+        let (status, page, answer) = match query.map(|query| request.read_redirect(query)) {
+            None => ("404 Not Found", "Not found.", None),
+            Some(Redirect::Foreign(_)) => {
+                ("400 Bad Request", "This is not the answer to the client's authorization request.", None)
+            }
+            Some(Redirect::Answer(Ok(code))) => {
+                ("200 OK", "The client is authorized; you can close this window.", Some(Ok(code)))
+            }
+            Some(Redirect::Answer(Err(error))) => {
+                ("400 Bad Request", "The authorization did not succeed; the client says why.", Some(Err(error)))
+            }
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\
+             cache-control: no-store\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        // The answer counts whether or not the browser reads the page.
+        let written = tokio::time::timeout(REDIRECT_CONNECTION_TIMEOUT, async {
+            stream.write_all(response.as_bytes()).await?;
+            stream.shutdown().await
+        });
+        if !matches!(written.await, Ok(Ok(()))) {
+            tracing::debug!("the browser did not take the loopback redirect's page");
+        }
+        answer
+    }
+}
+
+/// The request head (up to the empty line), or `None` when the connection ends first or sends
+/// more than [`MAX_REDIRECT_HEAD`].
+async fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buffer = [0u8; 1024];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+        let read = stream.read(&mut buffer).await.ok()?;
+        if read == 0 || head.len().saturating_add(read) > MAX_REDIRECT_HEAD {
+            return None;
+        }
+        head.extend_from_slice(buffer.get(..read)?);
+    }
+    String::from_utf8(head).ok()
+}
+
+/// The origin-form target of a `GET` request line (RFC 9112 §3).
+fn get_target(head: &str) -> Option<&str> {
+    let line = head.split("\r\n").next()?;
+    let mut parts = line.split(' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    (method == "GET" && target.starts_with('/') && version.starts_with("HTTP/1.") && parts.next().is_none())
+        .then_some(target)
+}
+
 /// RFC 8615 / RFC 8414 §3.1 / RFC 9728 §3.1: `/.well-known/<name>` between host and path.
 fn well_known(url: &str, name: &str) -> Result<String, ClientError> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| ClientError::InvalidUrl.logged())?;
@@ -556,6 +803,55 @@ mod tests {
             "https://as.example.com/.well-known/oauth-authorization-server"
         );
         assert!(well_known("as.example.com", "x").is_err());
+    }
+
+    fn request(requires_iss: bool) -> AuthorizationRequest {
+        AuthorizationRequest {
+            url: "https://as.example/authorize".into(),
+            state: "s1".into(),
+            code_verifier: "v".into(),
+            redirect_uri: "http://127.0.0.1:1/cb".into(),
+            resource: "https://mcp.example/mcp".into(),
+            issuer: "https://as.example".into(),
+            requires_iss,
+        }
+    }
+
+    #[test]
+    fn the_code_of_a_redirect_is_taken_only_from_this_request_and_issuer() {
+        let request = request(true);
+        assert_eq!(request.code_from_redirect("code=c%2B1&state=s1&iss=https%3A%2F%2Fas.example").unwrap(), "c+1");
+        let refused = [
+            ("code=c&state=s2&iss=https://as.example", "state"),
+            ("code=c&iss=https://as.example", "state"),
+            ("code=c&state=s1&state=s1&iss=https://as.example", "twice"),
+            ("code=c&code=d&state=s1&iss=https://as.example", "twice"),
+            ("code=c&state=s1&iss=https://evil.example", "another issuer"),
+            ("code=c&state=s1", "no iss"),
+            ("error=access_denied&error_description=no%21&state=s1&iss=https://as.example", "access_denied: no!"),
+            ("error=access_denied&state=s1&iss=https://evil.example", "another issuer"),
+            ("state=s1&iss=https://as.example", "no code"),
+            ("code=&state=s1&iss=https://as.example", "no code"),
+        ];
+        for (query, why) in refused {
+            let error = request.code_from_redirect(query).unwrap_err().to_string();
+            assert!(error.contains(why), "{query}: {error}");
+        }
+        assert_eq!(self::request(false).code_from_redirect("code=c&state=s1").unwrap(), "c", "iss not promised");
+    }
+
+    #[test]
+    fn only_an_origin_form_get_is_a_redirect() {
+        assert_eq!(get_target("GET /cb?code=1 HTTP/1.1\r\nHost: x\r\n\r\n"), Some("/cb?code=1"));
+        for head in [
+            "POST /cb HTTP/1.1\r\n\r\n",
+            "GET http://127.0.0.1/cb HTTP/1.1\r\n\r\n",
+            "GET /cb HTTP/1.1 x\r\n\r\n",
+            "GET /cb\r\n\r\n",
+            "GET /cb SPDY/3\r\n\r\n",
+        ] {
+            assert_eq!(get_target(head), None, "{head:?}");
+        }
     }
 
     #[test]

@@ -204,11 +204,30 @@ pub struct AuthOptions {
     pub bearer: bool,
     /// Token lifetime in seconds (`expires_in`).
     pub expires_in: u64,
+    /// Publishes only the OpenID Connect Discovery document, no RFC 8414 metadata.
+    pub openid_only: bool,
+    /// Its metadata names [`FOREIGN_ISSUER`] as the issuer.
+    pub foreign_issuer: bool,
+    /// `/authorize` answers a page with an approval link for a person to follow, instead of
+    /// redirecting at once.
+    pub person_approves: bool,
 }
 
-/// A small authorization server: RFC 8414 metadata, `/authorize` (auto-approves, redirects with
-/// a code), `/token` (authorization code with PKCE S256, refresh token, client credentials; DPoP
-/// proofs checked by `TokenEndpoint`), `/register` (RFC 7591).
+/// The issuer the metadata of an [`AuthOptions::foreign_issuer`] server names.
+pub const FOREIGN_ISSUER: &str = "https://elsewhere.example";
+
+/// The approval link of the page a [`AuthOptions::person_approves`] server answers: the redirect
+/// to the client's redirect URI.
+pub fn approval_link(page: &str) -> String {
+    let (_, link) = page.split_once("href=\"").expect("an approval link");
+    let (link, _) = link.split_once('"').expect("a closed href");
+    link.replace("&quot;", "\"").replace("&amp;", "&")
+}
+
+/// A small authorization server: RFC 8414 metadata (or OpenID Connect Discovery), `/authorize`
+/// (approves at once, or on a page; redirects with a code, `state` and `iss`), `/token`
+/// (authorization code with PKCE S256, refresh token, client credentials; DPoP proofs checked by
+/// `TokenEndpoint`), `/register` (RFC 7591).
 pub struct AuthServer {
     pub issuer: String,
     pub counters: Counters,
@@ -217,6 +236,9 @@ pub struct AuthServer {
 
 struct AsState {
     issuer: String,
+    /// The issuer its metadata names.
+    metadata_issuer: String,
+    person_approves: bool,
     endpoint: TokenEndpoint,
     bearer: bool,
     expires_in: u64,
@@ -254,6 +276,8 @@ impl AuthServer {
         let endpoint = TokenEndpoint::new(verifier.build().unwrap(), &format!("{issuer}/token")).unwrap();
         let state = Arc::new(AsState {
             issuer: issuer.clone(),
+            metadata_issuer: if options.foreign_issuer { FOREIGN_ISSUER.to_owned() } else { issuer.clone() },
+            person_approves: options.person_approves,
             endpoint,
             bearer: options.bearer,
             expires_in: if options.expires_in == 0 { 300 } else { options.expires_in },
@@ -263,8 +287,13 @@ impl AuthServer {
             serial: AtomicUsize::new(0),
             last_resource: Mutex::default(),
         });
+        let metadata_path = if options.openid_only {
+            "/.well-known/openid-configuration"
+        } else {
+            "/.well-known/oauth-authorization-server"
+        };
         let app = Router::new()
-            .route("/.well-known/oauth-authorization-server", get(as_metadata))
+            .route(metadata_path, get(as_metadata))
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/register", post(register))
@@ -293,7 +322,7 @@ impl AuthServer {
 async fn as_metadata(State(state): State<Arc<AsState>>) -> Json<Value> {
     let issuer = &state.issuer;
     Json(json!({
-        "issuer": issuer,
+        "issuer": state.metadata_issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "registration_endpoint": format!("{issuer}/register"),
@@ -302,6 +331,7 @@ async fn as_metadata(State(state): State<Arc<AsState>>) -> Json<Value> {
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none"],
         "dpop_signing_alg_values_supported": ["ES256"],
+        "authorization_response_iss_parameter_supported": true,
     }))
 }
 
@@ -324,9 +354,16 @@ async fn authorize(State(state): State<Arc<AsState>>, Query(query): Query<HashMa
         dpop_jkt: field("dpop_jkt"),
     };
     state.codes.lock().unwrap().insert(code.clone(), grant);
-    let mut location = format!("{redirect_uri}?code={code}");
+    let mut answer = form_urlencoded::Serializer::new(String::new());
+    answer.append_pair("code", &code).append_pair("iss", &state.issuer);
     if let Some(value) = field("state") {
-        location.push_str(&format!("&state={value}"));
+        answer.append_pair("state", &value);
+    }
+    let location = format!("{redirect_uri}?{}", answer.finish());
+    if state.person_approves {
+        let link = location.replace('&', "&amp;").replace('"', "&quot;");
+        return axum::response::Html(format!("<p>Let the client in?</p><a href=\"{link}\">Approve</a>"))
+            .into_response();
     }
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
