@@ -243,7 +243,12 @@ impl DpopSession {
         let mut origins = self.inner.origins.lock().unwrap_or_else(PoisonError::into_inner);
         origins.tick = origins.tick.wrapping_add(1);
         let tick = origins.tick;
-        if !origins.entries.contains_key(origin) && origins.entries.len() >= self.inner.max_origins {
+        // A known origin (every request but the first): no key to allocate.
+        if let Some(state) = origins.entries.get_mut(origin) {
+            state.last_used = tick;
+            return f(state);
+        }
+        if origins.entries.len() >= self.inner.max_origins {
             let oldest = origins.entries.iter().min_by_key(|(_, state)| state.last_used).map(|(k, _)| k.clone());
             if let Some(oldest) = oldest {
                 origins.entries.remove(&oldest);
@@ -331,6 +336,7 @@ impl fmt::Debug for DpopSessionBuilder {
 fn claims(method: &str, url: &str, iat: i64, nonce: Option<&str>, token: Option<&str>) -> Result<String, ClientError> {
     use base64::Engine as _;
     use rand_core::RngCore as _;
+    use std::fmt::Write as _;
 
     let mut jti = [0u8; 16];
     rand_core::OsRng.try_fill_bytes(&mut jti).map_err(|_| ClientError::Random.logged())?;
@@ -343,7 +349,8 @@ fn claims(method: &str, url: &str, iat: i64, nonce: Option<&str>, token: Option<
     text.push_str(r#","htu":"#);
     push_json_string(&mut text, htu);
     text.push_str(r#","iat":"#);
-    text.push_str(&iat.to_string());
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{iat}");
     if let Some(token) = token {
         text.push_str(r#","ath":""#);
         text.push_str(&dpop_core::access_token_hash(token));
@@ -360,6 +367,12 @@ fn claims(method: &str, url: &str, iat: i64, nonce: Option<&str>, token: Option<
 /// `value` as a JSON string (RFC 8259 §7 escapes).
 fn push_json_string(text: &mut String, value: &str) {
     text.push('"');
+    if !value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // Methods and URLs: nothing to escape.
+        text.push_str(value);
+        text.push('"');
+        return;
+    }
     for c in value.chars() {
         match c {
             '"' => text.push_str("\\\""),
@@ -409,19 +422,27 @@ pub(crate) fn dpop_access_token(headers: &HeaderMap) -> Option<String> {
 /// (RFC 6454). `None` for anything but an absolute http(s) URL without userinfo.
 pub(crate) fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "https" => ":443",
-        "http" => ":80",
-        _ => return None,
+    let (scheme, default_port) = if scheme.eq_ignore_ascii_case("https") {
+        ("https", ":443")
+    } else if scheme.eq_ignore_ascii_case("http") {
+        ("http", ":80")
+    } else {
+        return None;
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.is_empty() || authority.contains('@') {
         return None;
     }
-    let authority = authority.to_ascii_lowercase();
-    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
-    Some(format!("{scheme}://{authority}"))
+    // One allocation: this runs for every proof.
+    let mut origin = String::with_capacity(scheme.len() + 3 + authority.len());
+    origin.push_str(scheme);
+    origin.push_str("://");
+    origin.push_str(authority);
+    origin.make_ascii_lowercase();
+    if let Some(without_port) = origin.strip_suffix(default_port).map(str::len) {
+        origin.truncate(without_port);
+    }
+    Some(origin)
 }
 
 #[cfg(test)]
@@ -471,15 +492,16 @@ mod tests {
     #[test]
     fn claims_are_the_ones_dpop_core_makes() {
         let key = DpopKey::generate().unwrap();
-        let url = "https://mcp.example.com/a\"b\\c\u{1}d?q=1#f";
-        let ours: serde_json::Value =
-            serde_json::from_str(&claims("POST", url, 42, Some("n-1"), Some("tok")).unwrap()).unwrap();
-        let core = key.proof("POST", url).issued_at(42).nonce("n-1").access_token("tok").jti("x").claims().unwrap();
-        let mut ours = ours;
-        ours["jti"] = "x".into();
-        assert_eq!(ours, core);
-        let bare: serde_json::Value = serde_json::from_str(&claims("GET", url, 1, None, None).unwrap()).unwrap();
-        assert!(bare.get("ath").is_none() && bare.get("nonce").is_none());
+        for url in ["https://mcp.example.com/a\"b\\c\u{1}d?q=1#f", "https://mcp.example.com/mcp?q=1"] {
+            let ours: serde_json::Value =
+                serde_json::from_str(&claims("POST", url, 42, Some("n-1"), Some("tok")).unwrap()).unwrap();
+            let core = key.proof("POST", url).issued_at(42).nonce("n-1").access_token("tok").jti("x").claims().unwrap();
+            let mut ours = ours;
+            ours["jti"] = "x".into();
+            assert_eq!(ours, core);
+            let bare: serde_json::Value = serde_json::from_str(&claims("GET", url, 1, None, None).unwrap()).unwrap();
+            assert!(bare.get("ath").is_none() && bare.get("nonce").is_none());
+        }
     }
 
     #[test]
