@@ -5,19 +5,15 @@
 //!
 //! When the authorization endpoint redirects at once (a development server that approves
 //! without a person), the redirect is followed here; otherwise the URL is printed for a person to
-//! open, and the code comes back to a loopback redirect listener (RFC 8252 §7.3: 127.0.0.1 on an
-//! ephemeral port).
+//! open, and the code comes back to the library's loopback redirect listener
+//! ([`LoopbackRedirect`], RFC 8252 §7.3: 127.0.0.1 on an ephemeral port).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::routing::get;
 use clap::Parser;
 use dpop_guard::DpopKey;
-use dpop_guard::client::oauth::{Discovery, OAuthClient, TokenSet};
+use dpop_guard::client::oauth::{Discovery, LoopbackRedirect, OAuthClient, TokenSet};
 use dpop_guard::client::rmcp::DpopMcpClient;
 use dpop_guard::client::{DpopSession, keys};
 use rmcp::model::CallToolRequestParams;
@@ -26,7 +22,6 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceExt as _};
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 
 use super::Error;
 use super::client::http_client;
@@ -177,8 +172,8 @@ async fn authorize(
     scope: Option<&str>,
     show: impl Fn(&str),
 ) -> Result<(TokenSet, bool), Error> {
-    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let redirect_uri = format!("http://{}{CALLBACK_PATH}", listener.local_addr()?);
+    let loopback = LoopbackRedirect::bind(CALLBACK_PATH).await?;
+    let redirect_uri = loopback.redirect_uri().to_owned();
     let client_id = match client_id {
         Some(id) => id.to_owned(),
         None => oauth.register(&discovery.authorization_server, "dpop-guard mcp_client", &redirect_uri).await?,
@@ -189,47 +184,21 @@ async fn authorize(
 
     // A development server answers with the redirect itself; a real one with a login page.
     let response = http_client()?.get(request.url()).send().await?;
-    let location = response.headers().get("location").and_then(|value| value.to_str().ok());
-    let (params, by_person) = match location.filter(|location| location.starts_with(&redirect_uri)) {
-        Some(location) => (reqwest::Url::parse(location)?.query_pairs().into_owned().collect(), false),
+    let redirected_at_once = response
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| location.split_once('?'))
+        .filter(|(uri, _)| *uri == redirect_uri)
+        .map(|(_, query)| query.to_owned());
+    drop(response);
+    let (code, by_person) = match redirected_at_once {
+        Some(query) => (request.code_from_redirect(&query)?, false),
         None => {
-            drop(response);
             show(&format!("Open this URL in a browser to authorize the client:\n\n  {}\n", request.url()));
-            (redirected(listener).await?, true)
+            (loopback.receive(&request, APPROVAL_TIMEOUT).await?, true)
         }
     };
-    let param = |name: &str| params.get(name).map(String::as_str);
-    if let Some(error) = param("error") {
-        let description = param("error_description").unwrap_or_default();
-        return Err(format!("authorization refused: {error}: {description}").into());
-    }
-    // RFC 9207: the answer is from the authorization server the request went to.
-    if param("iss").is_some_and(|iss| iss != discovery.authorization_server.issuer) {
-        return Err("the authorization response names another issuer (RFC 9207)".into());
-    }
-    request.check_state(param("state").unwrap_or_default())?;
-    let code = param("code").ok_or("the authorization response has no code")?;
-    let tokens = oauth.exchange_code(discovery, &client_id, code, &request).await?;
+    let tokens = oauth.exchange_code(discovery, &client_id, &code, &request).await?;
     Ok((tokens, by_person))
-}
-
-/// Waits for the browser's redirect on the loopback `listener`; its query parameters.
-async fn redirected(listener: tokio::net::TcpListener) -> Result<HashMap<String, String>, Error> {
-    let (sender, mut receiver) = mpsc::channel::<HashMap<String, String>>(1);
-    let app = Router::new().route(CALLBACK_PATH, get(callback)).with_state(sender);
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let params = tokio::time::timeout(APPROVAL_TIMEOUT, receiver.recv()).await;
-    server.abort();
-    params.map_err(|_| "nobody approved in time")?.ok_or_else(|| "the redirect listener stopped".into())
-}
-
-async fn callback(
-    State(sender): State<mpsc::Sender<HashMap<String, String>>>,
-    Query(params): Query<HashMap<String, String>>,
-) -> &'static str {
-    if sender.try_send(params).is_err() {
-        tracing::info!("redirect refused: an authorization response was already received");
-        return "An authorization response was already received.";
-    }
-    "The MCP client is authorized; you can close this window."
 }
