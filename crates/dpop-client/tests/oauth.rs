@@ -270,3 +270,15 @@ async fn an_error_answer_on_the_loopback_redirect_ends_the_wait_with_the_error()
     let error = received.unwrap_err();
     assert!(error.to_string().contains("access_denied"), "{error}");
 }
+
+#[tokio::test]
+async fn a_loopback_redirect_answers_only_the_request_made_for_it() {
+    for path in ["callback", "/callback?x=1", "/callback#f"] {
+        assert!(LoopbackRedirect::bind(path).await.is_err(), "{path}");
+    }
+    let (_auth, resource) = servers(AuthOptions { person_approves: true, ..Default::default() }).await;
+    let (_, _, _, request) = loopback_request(&oauth(), &resource).await;
+    let other = LoopbackRedirect::bind("/callback").await.unwrap();
+    let error = other.receive(&request, APPROVAL_TIMEOUT).await.unwrap_err();
+    assert!(error.to_string().contains("another redirect URI"), "{error}");
+}
