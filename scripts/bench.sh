@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # The reproducible benchmark of dpop-guard: builds in release, then
 #   1. the load benchmark (crates/dpop-bench): (a) axum hello, (b) axum + bare ES256 verify,
-#      (c) axum + DpopLayer, (d) actix-web + Dpop, (c) + RedisReplayStore (skipped without a
-#      Redis on 127.0.0.1:6379), one after the other, each in its own process;
+#      (c) axum + DpopLayer, (d) actix-web + Dpop, and (c) with the RedisReplayStore over plain
+#      TCP (skipped without a Redis on 127.0.0.1:6379), over TLS and on a 3-master Cluster
+#      (throw-away servers from scripts/redis-test-servers.sh, stopped on exit; skipped without
+#      redis-server, redis-cli and openssl), each Redis row also as a ratio to (c) in memory;
+#      the servers take turns, each in its own process;
 #   2. the criterion benches verify/full vs verify/signature_only (dpop-core) and
 #      verify/full_with_jwt_cached vs verify/signature_only (dpop-bench), with their ratios;
 #   3. the in-memory replay store's bytes per entry (dpop-core example replay_memory) and its
 #      inserts per second from 1, 2, 4 and 8 threads (dpop-core bench replay_concurrency);
-# and prints one summary. About 4 minutes on a 2-core VM once built.
+# and prints one summary. About 5 minutes on a 2-core VM once built.
 #
 # Every proof of the load run is signed by one client key, at the full rate, and (c) and (d) use
 # the default in-memory replay store: a busy client must never be refused, so any non-2xx
-# response fails the run (the `errors` column).
+# response fails the run (the `errors` column). One key also means one Cluster hash slot (the
+# store's `{<client>}` hash tag): one master takes every write, so the Cluster row measures the
+# cluster client's path, not how a Cluster spreads many clients.
 #
 # Environment: DURATION (s, default 10), WARMUP (s per round, default 0.5), CONNECTIONS (default 32),
-# MEASUREMENT_TIME (criterion, s, default 5). Extra arguments go to `dpop-bench run`, e.g.
+# MEASUREMENT_TIME (criterion, s, default 5); DPOP_TLS_PORT, DPOP_CLUSTER_BASE_PORT move the
+# throw-away Redis servers (default 16390, 16391-16393). Extra arguments go to `dpop-bench run`
+# after the Redis ones, e.g.
 #   scripts/bench.sh --servers bare,axum --server-workers 2 --server-cpus 0,1 --no-pin
 set -euo pipefail
 
@@ -26,7 +33,13 @@ WARMUP="${WARMUP:-0.5}"
 CONNECTIONS="${CONNECTIONS:-32}"
 MEASUREMENT_TIME="${MEASUREMENT_TIME:-5}"
 OUT="$(mktemp -d)"
-trap 'rm -rf "$OUT"' EXIT
+REDIS_DIR="$OUT/redis"
+# Also after a half-failed start: `stop` stops whatever has a pid file.
+cleanup() {
+    "$ROOT/scripts/redis-test-servers.sh" stop "$REDIS_DIR" || true
+    rm -rf "$OUT"
+}
+trap cleanup EXIT
 
 start=$(date +%s)
 echo "== build (release)"
@@ -47,9 +60,32 @@ if [ -n "$busy" ]; then
 fi
 
 echo
+echo "== Redis TLS and Cluster (throw-away servers)"
+redis_args=()
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v openssl >/dev/null; then
+    if exports="$("$ROOT/scripts/redis-test-servers.sh" start "$REDIS_DIR")"; then
+        # Lines `export NAME=VALUE`: read, not eval'd.
+        while IFS='=' read -r name value; do
+            case "$name" in
+            "export DPOP_REDIS_TLS_URL") redis_args+=(--redis-tls-url "$value") ;;
+            "export DPOP_REDIS_TLS_CA") redis_args+=(--redis-ca "$value") ;;
+            "export DPOP_REDIS_CLUSTER_URLS") redis_args+=(--redis-cluster-urls "$value") ;;
+            esac
+        done <<<"$exports"
+        echo "started: ${redis_args[*]}"
+    else
+        echo "warning: scripts/redis-test-servers.sh could not start them: the TLS and Cluster rows are skipped"
+    fi
+else
+    echo "no redis-server, redis-cli or openssl: the TLS and Cluster rows are skipped"
+fi
+
+echo
 echo "== load benchmark"
-"$TARGET_DIR/release/dpop-bench" run --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" "$@" \
-    | tee "$OUT/load.txt"
+"$TARGET_DIR/release/dpop-bench" run --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" \
+    ${redis_args[@]+"${redis_args[@]}"} "$@" | tee "$OUT/load.txt"
+# Idle, but nothing below needs them.
+"$ROOT/scripts/redis-test-servers.sh" stop "$REDIS_DIR" || true
 
 echo
 echo "== criterion: dpop-core verify"
@@ -80,7 +116,8 @@ grep -E '^(machine|load|placement|calibration) ' "$OUT/load.txt" || true
 echo
 grep -E '^\|' "$OUT/load.txt" || true
 echo
-grep -E '^(target |\(c\)\+Redis)' "$OUT/load.txt" || true
+# (c)+Redis ÷ (c), (c)+Redis TLS ÷ (c), (c)+Redis Cluster ÷ (c), or why they were skipped.
+grep -E '^(target |\(c\)\+Redis( TLS| Cluster)? ÷ \(c\))' "$OUT/load.txt" || true
 echo
 echo "criterion medians (target: full ≤ 1.10 × signature_only, full_with_jwt_cached ≤ 1.15 ×)"
 cat "$OUT/core.txt" "$OUT/guard.txt"

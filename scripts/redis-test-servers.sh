@@ -6,8 +6,9 @@
 #   scripts/redis-test-servers.sh stop DIR    # stop what `start DIR` started, remove DIR
 #
 # Ports: TLS 16390, Cluster 16391-16393 (and their bus ports, + 10000). Override with
-# DPOP_TLS_PORT and DPOP_CLUSTER_BASE_PORT. The tests do not need this script: they start
-# their own servers.
+# DPOP_TLS_PORT and DPOP_CLUSTER_BASE_PORT; `start` refuses ports already in use. If `start`
+# fails half-way, `stop DIR` still stops what it started. The tests do not need this script:
+# they start their own servers.
 set -euo pipefail
 
 cmd=${1:-}
@@ -17,8 +18,10 @@ tls_port=${DPOP_TLS_PORT:-16390}
 base=${DPOP_CLUSTER_BASE_PORT:-16391}
 cluster_ports=("$base" "$((base + 1))" "$((base + 2))")
 
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 wait_port() {
-    for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
+    for _ in $(seq 200); do listening "$1" && return 0; sleep 0.05; done
     echo "nothing listens on 127.0.0.1:$1" >&2
     return 1
 }
@@ -27,6 +30,14 @@ case "$cmd" in
 start)
     command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v openssl >/dev/null \
         || { echo "needs redis-server, redis-cli and openssl" >&2; exit 1; }
+    # Someone else's server there would pass wait_port and be used (and killed by nobody).
+    for port in "$tls_port" "${cluster_ports[@]}" "${cluster_ports[@]/%/+10000}"; do
+        port=$((port))
+        if listening "$port"; then
+            echo "127.0.0.1:$port is in use: pick other ports with DPOP_TLS_PORT, DPOP_CLUSTER_BASE_PORT" >&2
+            exit 1
+        fi
+    done
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     # A CA and a server certificate for 127.0.0.1 and localhost.

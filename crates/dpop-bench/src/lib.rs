@@ -4,7 +4,8 @@
 //! - [`fixture`]: the client key, the authorization server key, a real JWT access token bound
 //!   to the client key (`cnf.jkt`), and pools of distinct proofs signed before any clock starts.
 //! - [`servers`]: the servers compared (hello world, bare signature check, axum + `DpopLayer`,
-//!   actix-web + `Dpop`, axum + `DpopLayer` with Redis), each run in its own process.
+//!   actix-web + `Dpop`, axum + `DpopLayer` with Redis over TCP, over TLS and on a Cluster),
+//!   each run in its own process.
 //! - [`loadgen`]: a closed-loop hyper load generator on keep-alive connections to 127.0.0.1,
 //!   with hdrhistogram latencies.
 //!

@@ -10,7 +10,8 @@
 //! `run` options:
 //!
 //! ```text
-//! --servers LIST        comma-separated: hello,bare,axum,actix,axum-redis (default: all)
+//! --servers LIST        comma-separated: hello,bare,axum,actix,axum-redis,axum-redis-tls,
+//!                       axum-redis-cluster (default: all)
 //! --duration SECS       measured time per server, split over the rounds (default 10)
 //! --warmup SECS         load before measuring, per server and round (default 0.5)
 //! --rounds N            servers take turns N times, so background noise hits all alike (default 4)
@@ -21,12 +22,21 @@
 //! --client-cpus LIST    taskset CPU list of the load generator (default 0)
 //! --no-pin              do not pin (also automatic without taskset or with one CPU)
 //! --redis-port PORT     Redis on 127.0.0.1 for axum-redis (default 6379; skipped if absent)
+//! --redis-tls-url URL   rediss:// URL of a TLS Redis on loopback for axum-redis-tls (skipped
+//!                       without it)
+//! --redis-ca FILE       PEM CA of the rediss:// servers (default: the system's roots)
+//! --redis-cluster-urls LIST
+//!                       comma-separated redis:// (or rediss://) URLs of Cluster nodes on
+//!                       loopback for axum-redis-cluster (skipped without them)
 //! --server-prefix CMD   run servers under CMD (e.g. "perf record -o perf.data --")
 //! ```
+//!
+//! A Redis-backed server is skipped, with the reason in its row, when its Redis is not given,
+//! does not answer, or refuses the store (an evicting `maxmemory-policy`, a wrong CA).
+//! `scripts/redis-test-servers.sh` starts throw-away TLS and Cluster servers.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::Path;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -34,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use dpop_bench::fixture::{self, Fixture};
 use dpop_bench::loadgen::{self, LoadReport, LoadSpec, Pool};
-use dpop_bench::servers::{self, ServerKind, ServerOptions};
+use dpop_bench::servers::{self, RedisNodes, RedisTarget, RedisTransport, ServerKind, ServerOptions};
 use dpop_bench::{BoxError, authorize};
 
 fn main() -> ExitCode {
@@ -68,6 +78,9 @@ struct Options {
     client_cpus: String,
     pin: bool,
     redis_port: u16,
+    redis_tls_url: Option<String>,
+    redis_ca: Option<PathBuf>,
+    redis_cluster: Option<RedisNodes>,
     server_prefix: Vec<String>,
 }
 
@@ -85,6 +98,9 @@ impl Options {
             client_cpus: "0".to_owned(),
             pin: true,
             redis_port: 6379,
+            redis_tls_url: None,
+            redis_ca: None,
+            redis_cluster: None,
             server_prefix: Vec::new(),
         };
         let mut args = args.iter();
@@ -107,6 +123,15 @@ impl Options {
                 "--client-cpus" => options.client_cpus.clone_from(value()?),
                 "--no-pin" => options.pin = false,
                 "--redis-port" => options.redis_port = value()?.parse()?,
+                "--redis-tls-url" => {
+                    let url = value()?;
+                    if !url.starts_with("rediss://") {
+                        return Err(format!("--redis-tls-url needs a rediss:// URL, not {url}").into());
+                    }
+                    options.redis_tls_url = Some(url.clone());
+                }
+                "--redis-ca" => options.redis_ca = Some(PathBuf::from(value()?)),
+                "--redis-cluster-urls" => options.redis_cluster = Some(RedisNodes::cluster_from_list(value()?)?),
                 "--server-prefix" => {
                     options.server_prefix = value()?.split_whitespace().map(str::to_owned).collect();
                 }
@@ -117,6 +142,21 @@ impl Options {
             return Err("duration and warm-up are limited to 600 s each".into());
         }
         Ok(options)
+    }
+
+    /// Where a server of `transport` connects, or why it cannot run.
+    fn redis_target(&self, transport: RedisTransport, prefix: &str) -> Result<RedisTarget, String> {
+        let nodes = match transport {
+            RedisTransport::Tcp => RedisNodes::Single(format!("redis://127.0.0.1:{}", self.redis_port)),
+            RedisTransport::Tls => RedisNodes::Single(self.redis_tls_url.clone().ok_or("no --redis-tls-url given")?),
+            RedisTransport::Cluster => self.redis_cluster.clone().ok_or("no --redis-cluster-urls given")?,
+        };
+        // The store refuses a CA for plain redis:// nodes (a plain Cluster, say).
+        let tls = match &nodes {
+            RedisNodes::Single(url) => url.starts_with("rediss://"),
+            RedisNodes::Cluster(urls) => urls.iter().all(|url| url.starts_with("rediss://")),
+        };
+        Ok(RedisTarget { nodes, ca_file: if tls { self.redis_ca.clone() } else { None }, prefix: prefix.to_owned() })
     }
 }
 
@@ -169,18 +209,21 @@ fn run(options: &Options) -> Result<(), BoxError> {
     let mut rows: Vec<Row> = Vec::new();
     let mut running: Vec<(ServerKind, Server)> = Vec::new();
     for &kind in &options.servers {
-        if kind == ServerKind::AxumRedis && !redis_answers(options.redis_port) {
-            let why = format!("skipped: no Redis answering on 127.0.0.1:{}", options.redis_port);
-            println!("{:<30} {why}", kind.label());
-            rows.push(Row { kind, outcome: Err(why) });
-            continue;
-        }
+        let redis = match kind.redis_transport().map(|transport| redis_ready(options, transport, &run_id)) {
+            None => None,
+            Some(Ok(target)) => Some(target),
+            Some(Err(why)) => {
+                let why = format!("skipped: {why}");
+                println!("{:<30} {why}", kind.label());
+                rows.push(Row { kind, outcome: Err(why) });
+                continue;
+            }
+        };
         let server_options = ServerOptions {
             workers: options.server_workers,
             jwks: jwks.clone(),
             client_jwk: client_jwk.clone(),
-            redis_url: format!("redis://127.0.0.1:{}", options.redis_port),
-            redis_prefix: format!("dpop-bench:{run_id}:"),
+            redis,
         };
         let cpus = pin.then_some(options.server_cpus.as_str());
         match Server::spawn(&exe, kind, cpus, options, &server_options) {
@@ -354,11 +397,8 @@ impl Server {
             server.jwks.clone(),
             "--client-jwk".to_owned(),
             server.client_jwk.clone(),
-            "--redis-url".to_owned(),
-            server.redis_url.clone(),
-            "--redis-prefix".to_owned(),
-            server.redis_prefix.clone(),
         ]);
+        argv.extend(server.redis.iter().flat_map(RedisTarget::to_args));
         let (program, rest) = argv.split_first().ok_or("empty command")?;
         let mut child = Command::new(program)
             .args(rest)
@@ -461,26 +501,41 @@ fn print_table(rows: &[Row]) {
         }
     }
     println!();
-    let Some(b) = floor else {
+    let memory = ok(ServerKind::Axum);
+    if let Some(b) = floor {
+        let verdict = |pass: bool| if pass { "PASS" } else { "MISS" };
+        for kind in [ServerKind::Axum, ServerKind::Actix] {
+            if let Some(r) = ok(kind) {
+                let ratio = r.requests_per_second() / b.requests_per_second();
+                println!("target {:<30} req/s ≥ 0.90 × (b): {ratio:.3}  {}", kind.label(), verdict(ratio >= 0.90));
+            }
+        }
+        if let Some(c) = memory {
+            let ratio = c.latency_us(0.99) / b.latency_us(0.99);
+            let label = ServerKind::Axum.label();
+            println!("target {label:<30} p99 ≤ 1.5 × (b):    {ratio:.3}  {}", verdict(ratio <= 1.5));
+        }
+    } else {
         println!("targets: need (b) to compare");
+    }
+    // Each Redis store against (c) in memory, measured in the same interleaved rounds.
+    let Some(c) = memory else {
         return;
     };
-    let verdict = |pass: bool| if pass { "PASS" } else { "MISS" };
-    for kind in [ServerKind::Axum, ServerKind::Actix] {
-        if let Some(r) = ok(kind) {
-            let ratio = r.requests_per_second() / b.requests_per_second();
-            println!("target {:<30} req/s ≥ 0.90 × (b): {ratio:.3}  {}", kind.label(), verdict(ratio >= 0.90));
-        }
-    }
-    if let Some(c) = ok(ServerKind::Axum) {
-        let ratio = c.latency_us(0.99) / b.latency_us(0.99);
-        println!("target {:<30} p99 ≤ 1.5 × (b):    {ratio:.3}  {}", ServerKind::Axum.label(), verdict(ratio <= 1.5));
-        if let Some(redis) = ok(ServerKind::AxumRedis) {
-            println!(
-                "(c)+Redis ÷ (c): req/s {:.3}, p99 {:.3}",
+    for row in rows {
+        let name = match row.kind.redis_transport() {
+            None => continue,
+            Some(RedisTransport::Tcp) => "(c)+Redis",
+            Some(RedisTransport::Tls) => "(c)+Redis TLS",
+            Some(RedisTransport::Cluster) => "(c)+Redis Cluster",
+        };
+        match &row.outcome {
+            Ok(redis) => println!(
+                "{name} ÷ (c): req/s {:.3}, p99 {:.3}",
                 redis.requests_per_second() / c.requests_per_second(),
                 redis.latency_us(0.99) / c.latency_us(0.99)
-            );
+            ),
+            Err(why) => println!("{name} ÷ (c): - ({why})"),
         }
     }
 }
@@ -535,27 +590,28 @@ fn set_affinity(cpus: &str) {
     }
 }
 
-/// Whether a Redis server answers `PING` on 127.0.0.1:`port`.
-fn redis_answers(port: u16) -> bool {
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(500)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut reply = [0u8; 7];
-    stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+/// The Redis target of a server of `transport`, once a store connected to it as the server's
+/// will: a Redis that is not given, absent or refused is a skipped row with the reason, not a
+/// server that fails to start.
+fn redis_ready(options: &Options, transport: RedisTransport, run_id: &str) -> Result<RedisTarget, String> {
+    let target = options.redis_target(transport, &format!("dpop-bench:{run_id}:"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    // Dropping the runtime ends the store's background tasks.
+    runtime.block_on(async {
+        match tokio::time::timeout(Duration::from_secs(10), target.connect()).await {
+            Ok(Ok(_store)) => Ok(()),
+            Ok(Err(error)) => Err(format!("Redis at {}: {error}", target.describe())),
+            Err(_elapsed) => Err(format!("Redis at {}: no answer within 10 s", target.describe())),
+        }
+    })?;
+    Ok(target)
 }
 
 fn serve(args: &[String]) -> Result<(), BoxError> {
     let (kind, rest) = args.split_first().ok_or("serve KIND [options]")?;
     let kind = ServerKind::from_name(kind).ok_or_else(|| format!("unknown server {kind}"))?;
-    let mut options = ServerOptions {
-        workers: 1,
-        jwks: String::new(),
-        client_jwk: String::new(),
-        redis_url: "redis://127.0.0.1:6379".to_owned(),
-        redis_prefix: "dpop-bench:".to_owned(),
-    };
+    let mut options = ServerOptions { workers: 1, jwks: String::new(), client_jwk: String::new(), redis: None };
+    let (mut redis_nodes, mut redis_ca, mut redis_prefix) = (None, None, "dpop-bench:".to_owned());
     let mut rest = rest.iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -563,14 +619,17 @@ fn serve(args: &[String]) -> Result<(), BoxError> {
             "--workers" => options.workers = value.parse::<usize>()?.clamp(1, 256),
             "--jwks" => options.jwks.clone_from(value),
             "--client-jwk" => options.client_jwk.clone_from(value),
-            "--redis-url" => options.redis_url.clone_from(value),
-            "--redis-prefix" => options.redis_prefix.clone_from(value),
+            "--redis-url" if redis_nodes.is_none() => redis_nodes = Some(RedisNodes::Single(value.clone())),
+            "--redis-cluster-urls" if redis_nodes.is_none() => {
+                redis_nodes = Some(RedisNodes::cluster_from_list(value)?);
+            }
+            "--redis-url" | "--redis-cluster-urls" => return Err("one Redis per server".into()),
+            "--redis-ca" => redis_ca = Some(PathBuf::from(value)),
+            "--redis-prefix" => redis_prefix.clone_from(value),
             other => return Err(format!("unknown option {other}").into()),
         }
     }
-    if !options.redis_url.starts_with("redis://127.0.0.1:") {
-        return Err("the benchmark talks to 127.0.0.1 only".into());
-    }
+    options.redis = redis_nodes.map(|nodes| RedisTarget { nodes, ca_file: redis_ca, prefix: redis_prefix });
     servers::serve(kind, &options)
 }
 

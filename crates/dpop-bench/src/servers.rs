@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -15,6 +16,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::serve::ListenerExt as _;
 use dpop_core::{DpopGuard, DpopVerifier, PublicKey, replay::InMemoryReplayStore, replay::ReplayStore};
+use dpop_redis::RedisReplayStore;
 use dpop_token::{CachedValidator, JwkSet, JwtValidator};
 
 use crate::BoxError;
@@ -31,13 +33,18 @@ pub enum ServerKind {
     Axum,
     /// (d) actix-web + `Dpop`, configured as (c).
     Actix,
-    /// (c) with the Redis replay store.
+    /// (c) with the Redis replay store, one server over plain TCP.
     AxumRedis,
+    /// (c) with the Redis replay store, one server over TLS (`rediss://`).
+    AxumRedisTls,
+    /// (c) with the Redis replay store on a Redis Cluster.
+    AxumRedisCluster,
 }
 
 impl ServerKind {
     /// Every server, in the order they run.
-    pub const ALL: [Self; 5] = [Self::Hello, Self::Bare, Self::Axum, Self::Actix, Self::AxumRedis];
+    pub const ALL: [Self; 7] =
+        [Self::Hello, Self::Bare, Self::Axum, Self::Actix, Self::AxumRedis, Self::AxumRedisTls, Self::AxumRedisCluster];
 
     /// The short name used on the command line.
     #[must_use]
@@ -48,6 +55,8 @@ impl ServerKind {
             Self::Axum => "axum",
             Self::Actix => "actix",
             Self::AxumRedis => "axum-redis",
+            Self::AxumRedisTls => "axum-redis-tls",
+            Self::AxumRedisCluster => "axum-redis-cluster",
         }
     }
 
@@ -60,6 +69,8 @@ impl ServerKind {
             Self::Axum => "(c) axum + DpopLayer",
             Self::Actix => "(d) actix-web + Dpop",
             Self::AxumRedis => "(c) + RedisReplayStore",
+            Self::AxumRedisTls => "(c) + RedisReplayStore TLS",
+            Self::AxumRedisCluster => "(c) + RedisReplayStore Cluster",
         }
     }
 
@@ -72,6 +83,8 @@ impl ServerKind {
             "axum" | "c" => Some(Self::Axum),
             "actix" | "d" => Some(Self::Actix),
             "axum-redis" | "redis" => Some(Self::AxumRedis),
+            "axum-redis-tls" | "redis-tls" => Some(Self::AxumRedisTls),
+            "axum-redis-cluster" | "redis-cluster" => Some(Self::AxumRedisCluster),
             _ => None,
         }
     }
@@ -81,6 +94,17 @@ impl ServerKind {
     #[must_use]
     pub const fn verifies(self) -> bool {
         !matches!(self, Self::Hello)
+    }
+
+    /// How the server's replay store reaches Redis (`None`: it uses no Redis).
+    #[must_use]
+    pub const fn redis_transport(self) -> Option<RedisTransport> {
+        match self {
+            Self::AxumRedis => Some(RedisTransport::Tcp),
+            Self::AxumRedisTls => Some(RedisTransport::Tls),
+            Self::AxumRedisCluster => Some(RedisTransport::Cluster),
+            Self::Hello | Self::Bare | Self::Axum | Self::Actix => None,
+        }
     }
 }
 
@@ -99,10 +123,138 @@ pub struct ServerOptions {
     pub jwks: String,
     /// The client's public JWK, for the bare-verification server.
     pub client_jwk: String,
-    /// The Redis server, for [`ServerKind::AxumRedis`].
-    pub redis_url: String,
-    /// The prefix of this run's Redis keys.
-    pub redis_prefix: String,
+    /// Where the Redis-backed servers connect (the others ignore it).
+    pub redis: Option<RedisTarget>,
+}
+
+/// How a Redis-backed server reaches Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedisTransport {
+    /// One server over plain TCP (`redis://`).
+    Tcp,
+    /// One server over TLS (`rediss://`).
+    Tls,
+    /// A Redis Cluster (its nodes over TCP or TLS).
+    Cluster,
+}
+
+/// The Redis nodes a store connects to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisNodes {
+    /// One server: `redis://host:port` or `rediss://host:port`.
+    Single(String),
+    /// Some nodes of a Cluster (the store discovers the others).
+    Cluster(Vec<String>),
+}
+
+impl RedisNodes {
+    /// The nodes of a comma-separated list of Cluster node URLs.
+    ///
+    /// # Errors
+    ///
+    /// A list without a URL.
+    pub fn cluster_from_list(list: &str) -> Result<Self, BoxError> {
+        let urls: Vec<String> =
+            list.split(',').map(str::trim).filter(|url| !url.is_empty()).map(str::to_owned).collect();
+        if urls.is_empty() {
+            return Err("no Redis Cluster node URL in the list".into());
+        }
+        Ok(Self::Cluster(urls))
+    }
+
+    fn urls(&self) -> &[String] {
+        match self {
+            Self::Single(url) => std::slice::from_ref(url),
+            Self::Cluster(urls) => urls,
+        }
+    }
+}
+
+/// Where the replay store of a Redis-backed server connects. The parent builds it per server
+/// kind, checks it with [`RedisTarget::connect`] and hands it to the server process as flags
+/// ([`RedisTarget::to_args`]), which connects the same way: one path for TCP, TLS and Cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisTarget {
+    /// The server or Cluster nodes.
+    pub nodes: RedisNodes,
+    /// A PEM file of the CA that signed the servers' certificates (`rediss://` with a private
+    /// CA); `None`: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// The prefix of this run's keys.
+    pub prefix: String,
+}
+
+impl RedisTarget {
+    /// How this target is reached.
+    #[must_use]
+    pub fn transport(&self) -> RedisTransport {
+        match &self.nodes {
+            RedisNodes::Cluster(_) => RedisTransport::Cluster,
+            RedisNodes::Single(url) if url.starts_with("rediss://") => RedisTransport::Tls,
+            RedisNodes::Single(_) => RedisTransport::Tcp,
+        }
+    }
+
+    /// The node URLs, comma-separated, for messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        self.nodes.urls().join(",")
+    }
+
+    /// The flags of `dpop-bench serve` that pass this target on.
+    #[must_use]
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = match &self.nodes {
+            RedisNodes::Single(url) => vec!["--redis-url".to_owned(), url.clone()],
+            RedisNodes::Cluster(urls) => vec!["--redis-cluster-urls".to_owned(), urls.join(",")],
+        };
+        if let Some(ca_file) = &self.ca_file {
+            args.extend(["--redis-ca".to_owned(), ca_file.to_string_lossy().into_owned()]);
+        }
+        args.extend(["--redis-prefix".to_owned(), self.prefix.clone()]);
+        args
+    }
+
+    /// A store with the default settings on this target, checked with a `PING`: the store
+    /// itself starts with its circuit open when Redis is down, and a benchmark wants a live
+    /// server. Needs a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// A node that is not on loopback, an unreadable CA file, a refused configuration (for
+    /// example an evicting `maxmemory-policy`), or no answer.
+    pub async fn connect(&self) -> Result<RedisReplayStore, BoxError> {
+        // The run writes hundreds of thousands of keys: never into a shared, remote Redis.
+        if let Some(url) = self.nodes.urls().iter().find(|url| !is_loopback_url(url)) {
+            return Err(format!("node {url} is not on loopback, and the benchmark writes to loopback only").into());
+        }
+        let mut builder = RedisReplayStore::builder().prefix(self.prefix.clone());
+        if let Some(ca_file) = &self.ca_file {
+            let pem = std::fs::read(ca_file).map_err(|e| format!("CA file {}: {e}", ca_file.display()))?;
+            builder = builder.tls_root_certificate_pem(pem);
+        }
+        let store = match &self.nodes {
+            RedisNodes::Single(url) => builder.connect(url).await?,
+            RedisNodes::Cluster(urls) => builder.connect_cluster(urls).await?,
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+}
+
+/// Whether `url` (`scheme://[user[:password]@]host[:port][/db]`) names 127.0.0.1, ::1 or
+/// localhost.
+fn is_loopback_url(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split_once('/').map_or(rest, |(authority, _)| authority);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host_port)| host_port);
+    let host = match host_port.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => host_port,
+    };
+    matches!(host, "127.0.0.1" | "[::1]" | "localhost")
 }
 
 /// The in-memory replay store of the benchmark, with the default limits: one client key signs
@@ -152,13 +304,12 @@ pub fn serve(kind: ServerKind, options: &ServerOptions) -> Result<(), BoxError> 
                 let guard = guard(&options.jwks, memory_store())?;
                 Router::new().route(PATH, post(hello)).layer(dpop_axum::DpopLayer::with_guard(guard))
             }
-            ServerKind::AxumRedis => {
-                let store = dpop_redis::RedisReplayStore::builder()
-                    .prefix(options.redis_prefix.clone())
-                    .connect(&options.redis_url)
-                    .await?;
-                store.ping().await?;
-                let guard = guard(&options.jwks, store)?;
+            ServerKind::AxumRedis | ServerKind::AxumRedisTls | ServerKind::AxumRedisCluster => {
+                let target = options.redis.as_ref().ok_or("no Redis given (--redis-url or --redis-cluster-urls)")?;
+                if kind.redis_transport() != Some(target.transport()) {
+                    return Err(format!("{kind} cannot use Redis at {}", target.describe()).into());
+                }
+                let guard = guard(&options.jwks, target.connect().await?)?;
                 Router::new().route(PATH, post(hello)).layer(dpop_axum::DpopLayer::with_guard(guard))
             }
             ServerKind::Actix => return Err(BoxError::from("actix-web runs on its own runtime")),
@@ -211,4 +362,28 @@ async fn bare(State(key): State<Arc<PublicKey>>, request: Request) -> Result<&'s
     let proof = request.headers().get("dpop").ok_or(StatusCode::UNAUTHORIZED)?;
     verify_bare(&key, proof.as_bytes()).map_err(|_| StatusCode::UNAUTHORIZED)?;
     Ok("ok")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_url;
+
+    #[test]
+    fn only_loopback_urls_pass() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "rediss://127.0.0.1:16390",
+            "redis://localhost",
+            "redis://user:secret@127.0.0.1:6379/0",
+            "redis://[::1]:6379",
+            "redis://[::1]",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in
+            ["redis://10.0.0.1:6379", "rediss://cache.example.com", "127.0.0.1:6379", "redis://127.0.0.1.example:1"]
+        {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
 }
