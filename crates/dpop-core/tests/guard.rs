@@ -43,6 +43,21 @@ fn malformed_authorization_is_invalid_request() {
     assert_eq!(DpopError::MultipleAuthorization.status(), 400);
 }
 
+#[test]
+fn every_ascii_byte_is_accepted_in_a_token_exactly_when_token68_allows_it() {
+    // RFC 9110 §11.2: token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    for byte in 0u8..=0x7f {
+        let allowed = byte.is_ascii_alphanumeric() || b"-._~+/".contains(&byte);
+        let value = format!("DPoP a{}b", char::from(byte));
+        let parsed = parse_authorization([value.as_bytes()].into_iter().collect());
+        if allowed {
+            assert!(parsed.is_ok(), "byte {byte:#04x} belongs to token68");
+        } else {
+            assert!(parsed.is_err(), "byte {byte:#04x} does not belong to token68");
+        }
+    }
+}
+
 const PATH: RequestUri<'static> = RequestUri { scheme: None, authority: None, path: "/mcp" };
 
 fn lookup(headers: &'static [(&'static str, &'static str)]) -> impl Fn(&'static str) -> HeaderValues<'static> {
