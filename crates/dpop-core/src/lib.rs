@@ -91,7 +91,9 @@ pub use proof::verifier::{
 pub use signer::{DpopKey, KeyError, ProofBuilder};
 pub use token::binding::{access_token_hash, check_key_binding};
 pub use token::endpoint as token_endpoint;
-pub use token::{InvalidToken, TokenClaims, TokenError, TokenFuture, TokenValidator, ValidatorFn, validator_fn};
+pub use token::{
+    AccessToken, InvalidToken, TokenClaims, TokenError, TokenFuture, TokenValidator, ValidatorFn, validator_fn,
+};
 
 /// Building blocks the tests, the fuzz targets and the CLI reach into: the `Authorization`
 /// parser, challenge rendering, `htu` normalization. Not a stable API.

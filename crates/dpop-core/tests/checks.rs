@@ -606,6 +606,30 @@ async fn a_der_encoded_ecdsa_signature_is_rejected() {
     rejects(&f, &format!("{input}.{}", b64(&der)), DpopError::InvalidSignature).await;
 }
 
+// --- a header seen before: the verifier recalls its header checks, never the rest ---
+
+#[tokio::test]
+async fn a_header_recalled_from_an_earlier_proof_still_has_its_signature_and_claims_checked() {
+    let f = Fixture::new();
+    // The first proof's header (the fixture key's, byte for byte) is kept once it verified.
+    f.verify(&f.valid()).await.unwrap();
+
+    let (header, claims) = f.parts();
+    let by_other_key = DpopKey::generate().unwrap().sign_jws(&header.to_string(), &claims.to_string()).unwrap();
+    rejects(&f, &by_other_key, DpopError::InvalidSignature).await;
+
+    let proof = f.valid();
+    let parts: Vec<&str> = proof.split('.').collect();
+    let mut altered = claims.clone();
+    altered["jti"] = json!("another-jti");
+    let forged = format!("{}.{}.{}", parts[0], b64(altered.to_string().as_bytes()), parts[2]);
+    rejects(&f, &forged, DpopError::InvalidSignature).await;
+
+    rejects(&f, &f.mutated(|_, c| c["htm"] = json!("GET")), DpopError::MethodMismatch).await;
+    rejects(&f, &f.mutated(|_, c| c["ath"] = json!(b64(&[0u8; 32]))), DpopError::AccessTokenHashMismatch).await;
+    f.verify(&f.valid()).await.unwrap();
+}
+
 // --- §4.3 check 8: htm ---
 
 #[tokio::test]

@@ -5,9 +5,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use dpop_core::TokenFuture;
+use dpop_core::{AccessToken, TokenFuture};
 use dpop_core::{TokenClaims, TokenError, TokenValidator, clock::Clock, clock::SystemClock};
-use sha2::{Digest as _, Sha256};
 
 /// Default number of tokens kept.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
@@ -109,8 +108,8 @@ impl<V: TokenValidator> CachedValidator<V> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn validate_cached(&self, token: &str) -> Result<Arc<TokenClaims>, TokenError> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    async fn validate_cached(&self, token: AccessToken<'_>) -> Result<Arc<TokenClaims>, TokenError> {
+        let key = *token.sha256();
         let now = self.clock.now();
         {
             let mut state = self.lock();
@@ -122,7 +121,7 @@ impl<V: TokenValidator> CachedValidator<V> {
                 None => {}
             }
         }
-        let claims = self.inner.validate(token).await?;
+        let claims = self.inner.validate_hashed(token).await?;
         // The clock may have moved while the inner validator worked.
         let now = self.clock.now();
         if let Some(until) = self.until(&claims, now) {
@@ -162,6 +161,11 @@ impl<V: TokenValidator> CachedValidator<V> {
 
 impl<V: TokenValidator> TokenValidator for CachedValidator<V> {
     fn validate<'a>(&'a self, token: &'a str) -> TokenFuture<'a> {
+        Box::pin(self.validate_cached(AccessToken::new(token)))
+    }
+
+    /// The guard's path: the token was hashed for `ath` already, and that digest is the key.
+    fn validate_hashed<'a>(&'a self, token: AccessToken<'a>) -> TokenFuture<'a> {
         Box::pin(self.validate_cached(token))
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{AUDIENCE, AsKey, ISSUER, KID, NOW, claims, invalid_reason, jwks, unavailable_cause};
-use dpop_core::TokenFuture;
+use dpop_core::{AccessToken, TokenFuture};
 use dpop_core::{DpopKey, InvalidToken, TokenClaims, TokenError, TokenValidator, clock::ManualClock};
 use dpop_token::{CachedValidator, JwkSet, JwtValidator};
 use serde_json::{Map, Value, json};
@@ -63,6 +63,20 @@ async fn second_validation_does_not_reach_the_inner_validator() {
     assert_eq!(cache.len(), 1);
     // Another token is another entry.
     cache.validate(&format!("exp={}#2", NOW + 100)).await.unwrap();
+    assert_eq!(cache.inner().calls(), 2);
+}
+
+#[tokio::test]
+async fn the_guards_hashed_path_and_the_text_path_share_one_entry_per_token() {
+    let clock = ManualClock::at(NOW);
+    let cache = cached(&clock);
+    let token = format!("exp={}", NOW + 100);
+    cache.validate_hashed(AccessToken::new(&token)).await.unwrap();
+    cache.validate(&token).await.unwrap();
+    assert_eq!(cache.inner().calls(), 1, "the digest the guard hands over is the cache key");
+    let other = format!("exp={}#other", NOW + 100);
+    let claims = cache.validate_hashed(AccessToken::new(&other)).await.unwrap();
+    assert_eq!(claims.subject.as_deref(), Some(other.as_str()), "another token is never answered from the entry");
     assert_eq!(cache.inner().calls(), 2);
 }
 

@@ -15,19 +15,33 @@ pub(super) fn supports(_alg: Algorithm) -> bool {
     true
 }
 
-pub(super) fn verify(alg: Algorithm, key: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
-    let verified = match (alg.scheme(), key) {
+/// A key parsed once: EC points and Ed25519 keys as aws-lc keys (validated on parsing), RSA
+/// keys as their components.
+pub(super) enum PreparedKey {
+    Parsed(ParsedPublicKey),
+    Rsa { params: &'static signature::RsaParameters, n: Box<[u8]>, e: Box<[u8]> },
+}
+
+pub(super) fn prepare(alg: Algorithm, key: &PublicKey) -> Result<PreparedKey, DpopError> {
+    match (alg.scheme(), key) {
         (Algorithm::RS256 | Algorithm::PS256, PublicKey::Rsa { n, e }) => {
             let params = if alg == Algorithm::RS256 {
                 &signature::RSA_PKCS1_2048_8192_SHA256
             } else {
                 &signature::RSA_PSS_2048_8192_SHA256
             };
-            RsaPublicKeyComponents { n: &**n, e: &**e }.verify(params, message, sig)
+            Ok(PreparedKey::Rsa { params, n: n.clone(), e: e.clone() })
         }
-        (_, PublicKey::Ec { point, .. }) => parse(alg, point)?.verify_sig(message, sig),
-        (_, PublicKey::Ed25519 { x }) => parse(alg, x)?.verify_sig(message, sig),
-        _ => return Err(DpopError::KeyAlgorithmMismatch),
+        (_, PublicKey::Ec { point, .. }) => parse(alg, point).map(PreparedKey::Parsed),
+        (_, PublicKey::Ed25519 { x }) => parse(alg, x).map(PreparedKey::Parsed),
+        _ => Err(DpopError::KeyAlgorithmMismatch),
+    }
+}
+
+pub(super) fn verify(key: &PreparedKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
+    let verified = match key {
+        PreparedKey::Parsed(parsed) => parsed.verify_sig(message, sig),
+        PreparedKey::Rsa { params, n, e } => RsaPublicKeyComponents { n: &**n, e: &**e }.verify(params, message, sig),
     };
     verified.map_err(|_| DpopError::InvalidSignature)
 }

@@ -47,10 +47,36 @@ pub(crate) fn verify_signature(
     signing_input: &[u8],
     signature: &[u8],
 ) -> Result<(), DpopError> {
-    if !key.fits(alg) || !supports(alg) {
-        return Err(DpopError::KeyAlgorithmMismatch);
+    PreparedKey::new(alg, key)?.verify(signing_input, signature)
+}
+
+/// A public key made ready to verify one algorithm's signatures: checked to fit it and, where
+/// the backend can keep a parsed key (aws-lc-rs, RustCrypto), parsed and validated once — so a
+/// key kept for a client's next proof costs only the signature then.
+pub(crate) struct PreparedKey(backend::PreparedKey);
+
+impl PreparedKey {
+    /// Prepares `key` for `alg`.
+    ///
+    /// # Errors
+    ///
+    /// [`DpopError::KeyAlgorithmMismatch`] when the key does not fit `alg` or the backend lacks
+    /// it; [`DpopError::InvalidKey`] for a point the backend refuses.
+    pub(crate) fn new(alg: Algorithm, key: &PublicKey) -> Result<Self, DpopError> {
+        if !key.fits(alg) || !supports(alg) {
+            return Err(DpopError::KeyAlgorithmMismatch);
+        }
+        backend::prepare(alg, key).map(Self)
     }
-    backend::verify(alg, key, signing_input, signature)
+
+    /// Verifies `signature` over `signing_input`.
+    ///
+    /// # Errors
+    ///
+    /// [`DpopError::InvalidSignature`].
+    pub(crate) fn verify(&self, signing_input: &[u8], signature: &[u8]) -> Result<(), DpopError> {
+        backend::verify(&self.0, signing_input, signature)
+    }
 }
 
 /// SHA-256.

@@ -14,10 +14,21 @@ pub(super) fn supports(alg: Algorithm) -> bool {
     alg.scheme() != Algorithm::ES512
 }
 
-pub(super) fn verify(alg: Algorithm, key: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
+/// ring parses a key inside each verification, so a prepared key is the key itself.
+pub(super) struct PreparedKey {
+    alg: Algorithm,
+    key: PublicKey,
+}
+
+pub(super) fn prepare(alg: Algorithm, key: &PublicKey) -> Result<PreparedKey, DpopError> {
+    Ok(PreparedKey { alg, key: key.clone() })
+}
+
+pub(super) fn verify(prepared: &PreparedKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
+    let PreparedKey { alg, key } = prepared;
     let verified = match (alg.scheme(), key) {
         (Algorithm::RS256 | Algorithm::PS256, PublicKey::Rsa { n, e }) => {
-            let params = if alg == Algorithm::RS256 {
+            let params = if *alg == Algorithm::RS256 {
                 &signature::RSA_PKCS1_2048_8192_SHA256
             } else {
                 &signature::RSA_PSS_2048_8192_SHA256

@@ -15,13 +15,19 @@ pub(super) fn supports(alg: Algorithm) -> bool {
     alg.scheme() == Algorithm::ES256
 }
 
-pub(super) fn verify(alg: Algorithm, key: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
+/// A P-256 point parsed (and validated) once.
+pub(super) struct PreparedKey(VerifyingKey);
+
+pub(super) fn prepare(alg: Algorithm, key: &PublicKey) -> Result<PreparedKey, DpopError> {
     let (Algorithm::ES256, PublicKey::Ec { point, .. }) = (alg.scheme(), key) else {
         return Err(DpopError::KeyAlgorithmMismatch);
     };
-    let key = VerifyingKey::from_sec1_bytes(point).map_err(|_| DpopError::InvalidKey("not a point on the curve"))?;
+    VerifyingKey::from_sec1_bytes(point).map(PreparedKey).map_err(|_| DpopError::InvalidKey("not a point on the curve"))
+}
+
+pub(super) fn verify(key: &PreparedKey, message: &[u8], sig: &[u8]) -> Result<(), DpopError> {
     let sig = Signature::from_slice(sig).map_err(|_| DpopError::InvalidSignature)?;
-    key.verify(message, &sig).map_err(|_| DpopError::InvalidSignature)
+    key.0.verify(message, &sig).map_err(|_| DpopError::InvalidSignature)
 }
 
 /// An ES256 key pair for signing proofs.

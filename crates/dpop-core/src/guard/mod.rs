@@ -24,7 +24,7 @@ use crate::headers::{HeaderValues, names};
 use crate::proof::algorithm::AlgorithmSet;
 use crate::proof::verifier::{DpopVerifier, ProofRequest, UnrecordedProof, VerifiedProof};
 use crate::token::binding;
-use crate::token::{TokenClaims, TokenError, TokenValidator};
+use crate::token::{AccessToken, TokenClaims, TokenError, TokenValidator};
 use authorization::{Credentials, parse_authorization};
 pub use builder::DpopGuardBuilder;
 use challenge::{Challenge, ErrorScheme};
@@ -209,20 +209,18 @@ impl DpopGuard {
                 Err(self.challenge())
             }
             Credentials::Bearer(token) if self.inner.allow_bearer => {
-                Ok(PendingAuthorization { scheme: AuthScheme::Bearer, access_token: token.to_owned(), proof: None })
+                Ok(PendingAuthorization::new(AuthScheme::Bearer, AccessToken::new(token), None))
             }
             Credentials::Bearer(_) => Err(self.reject(DpopError::BearerNotAccepted)),
             Credentials::Dpop(token) => {
                 let target = self.inner.origin.target_uri(uri, &headers).map_err(|e| self.reject(e))?;
                 let require_nonce = self.inner.nonce_policy.requires(method, uri.path).map_err(|e| self.reject(e))?;
-                let request = ProofRequest::new(method, &target).access_token(token).require_nonce(require_nonce);
+                let token = AccessToken::new(token);
+                let request =
+                    ProofRequest::new(method, &target).hashed_access_token(token).require_nonce(require_nonce);
                 let proof =
                     self.inner.verifier.check(headers(names::DPOP).iter(), &request).map_err(|e| self.reject(e))?;
-                Ok(PendingAuthorization {
-                    scheme: AuthScheme::Dpop,
-                    access_token: token.to_owned(),
-                    proof: Some(proof),
-                })
+                Ok(PendingAuthorization::new(AuthScheme::Dpop, token, Some(proof)))
             }
         }
     }
@@ -234,10 +232,11 @@ impl DpopGuard {
     ///
     /// The [`Rejection`] to send.
     pub async fn complete(&self, pending: PendingAuthorization) -> Result<Admission, Rejection> {
-        let PendingAuthorization { scheme, access_token, proof } = pending;
+        let PendingAuthorization { scheme, access_token, access_token_sha256, proof } = pending;
         match &self.inner.tokens {
             TokenPolicy::Validate(validator) => {
-                let claims = validator.validate(&access_token).await.map_err(|e| self.reject(token_error(e)))?;
+                let hashed = AccessToken::hashed_before(&access_token, access_token_sha256);
+                let claims = validator.validate_hashed(hashed).await.map_err(|e| self.reject(token_error(e)))?;
                 self.check_token(scheme, proof.as_ref(), &claims).map_err(|e| self.reject(e))?;
                 let proof = match proof {
                     Some(unrecorded) => Some(self.record(unrecorded).await?),

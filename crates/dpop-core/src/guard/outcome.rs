@@ -10,7 +10,7 @@ use crate::guard::challenge::Challenge;
 use crate::headers::names;
 use crate::proof::algorithm::AlgorithmSet;
 use crate::proof::verifier::{UnrecordedProof, VerifiedProof};
-use crate::token::TokenClaims;
+use crate::token::{AccessToken, TokenClaims};
 
 /// How the request authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -327,12 +327,29 @@ impl fmt::Display for Rejection {
 impl std::error::Error for Rejection {}
 
 /// Checked but not yet final: hand to [`DpopGuard::complete`](crate::DpopGuard::complete).
-#[derive(Debug)]
 #[must_use = "a pending authorization is not an authorization until completed"]
 pub struct PendingAuthorization {
     pub(super) scheme: AuthScheme,
     pub(super) access_token: String,
+    /// SHA-256 of `access_token`, computed once for `ath` and the validator's cache.
+    pub(super) access_token_sha256: [u8; 32],
     pub(super) proof: Option<UnrecordedProof>,
+}
+
+impl fmt::Debug for PendingAuthorization {
+    /// Never the access token: it is a credential.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("scheme", &self.scheme)
+            .field("proof", &self.proof)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingAuthorization {
+    pub(super) fn new(scheme: AuthScheme, token: AccessToken<'_>, proof: Option<UnrecordedProof>) -> Self {
+        Self { scheme, access_token: token.as_str().to_owned(), access_token_sha256: *token.sha256(), proof }
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
-use crate::crypto;
+use crate::crypto::PreparedKey;
 use crate::error::DpopError;
 use crate::nonce::{AcceptedNonce, NonceIssuer, NonceRejection};
 use crate::proof::algorithm::{Algorithm, AlgorithmSet};
 use crate::proof::htu;
-use crate::proof::jwk::{PublicKey, ValidatedJwk};
+use crate::proof::jwk::ValidatedJwk;
 use crate::proof::jws::{ProofClaims, ProofHeader};
+use crate::token::AccessToken;
 
 /// RFC 9449 §4.3 check 1: exactly one `DPoP` HTTP request header field.
 pub(crate) fn single_proof<'v, I: IntoIterator<Item = &'v [u8]>>(values: I) -> Result<&'v [u8], DpopError> {
@@ -132,24 +133,23 @@ pub(crate) fn check_uri(htu_claim: &str, target_uri: &str) -> Result<(), DpopErr
 
 /// RFC 9449 §4.3 check 12: with an access token, `ath` is present and is the hash of the token
 /// (compared in constant time).
-pub(crate) fn check_access_token_hash(claims: &ProofClaims<'_>, access_token: &str) -> Result<(), DpopError> {
+pub(crate) fn check_access_token_hash(
+    claims: &ProofClaims<'_>,
+    access_token: &AccessToken<'_>,
+) -> Result<(), DpopError> {
     let ath = claims.ath.as_deref().ok_or(DpopError::MissingAccessTokenHash)?;
     // Compare digests rather than encodings: base64url without padding is canonical here
     // (43 characters, strict decoding), so equal digests mean equal `ath` text.
     let mut claimed = [0u8; 32];
     let decoded = ath.len() == 43 && matches!(URL_SAFE_NO_PAD.decode_slice(ath, &mut claimed), Ok(32));
-    let expected = crypto::sha256(access_token.as_bytes());
+    let expected = access_token.sha256();
     if decoded & bool::from(expected.ct_eq(&claimed)) { Ok(()) } else { Err(DpopError::AccessTokenHashMismatch) }
 }
 
-/// RFC 9449 §4.3 check 6: the signature verifies with the key from `jwk`.
-pub(crate) fn check_signature(
-    algorithm: Algorithm,
-    key: &PublicKey,
-    signing_input: &[u8],
-    signature: &[u8],
-) -> Result<(), DpopError> {
-    key.verify(algorithm, signing_input, signature)
+/// RFC 9449 §4.3 check 6: the signature verifies with the key from `jwk`, made ready for `alg`
+/// ([`PreparedKey::new`] refuses a key the backend cannot use for it).
+pub(crate) fn check_signature(key: &PreparedKey, signing_input: &[u8], signature: &[u8]) -> Result<(), DpopError> {
+    key.verify(signing_input, signature)
 }
 
 /// RFC 9449 §4.3 check 10: the proof carries a nonce this server (or a replica sharing its

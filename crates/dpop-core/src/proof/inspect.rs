@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::crypto::PreparedKey;
 use crate::error::DpopError;
 use crate::proof::checks;
 use crate::proof::jws::{self, CompactJws};
@@ -161,7 +162,7 @@ impl DpopVerifier {
                     None => report.not_run(&[HTM, HTU, NONCE], &CheckOutcome::NotApplicable("no request given")),
                 }
                 report.record(IAT, self.check_issued_at(required.iat));
-                match request.and_then(ProofRequest::token) {
+                match request.and_then(ProofRequest::hashed_token) {
                     Some(token) => {
                         report.record(ATH, checks::check_access_token_hash(claims, token));
                     }
@@ -175,8 +176,10 @@ impl DpopVerifier {
         match (algorithm, &key) {
             (Some(algorithm), Some(key)) => {
                 let signature = jws::decode_segment(jws.signature, "signature");
-                let verified =
-                    signature.and_then(|sig| checks::check_signature(algorithm, &key.key, jws.signing_input, &sig));
+                let verified = signature.and_then(|sig| {
+                    let prepared = PreparedKey::new(algorithm, &key.key)?;
+                    checks::check_signature(&prepared, jws.signing_input, &sig)
+                });
                 report.record(SIGNATURE, verified);
             }
             _ => report.not_run(&[SIGNATURE], &CheckOutcome::Skipped),

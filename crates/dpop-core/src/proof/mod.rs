@@ -4,6 +4,7 @@
 
 pub(crate) mod algorithm;
 pub(crate) mod checks;
+pub(crate) mod header_cache;
 pub(crate) mod htu;
 pub mod inspect;
 pub(crate) mod jwk;

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::crypto::PreparedKey;
 use crate::error::{ConfigError, DpopError};
 use crate::nonce::{AcceptedNonce, NonceIssuer};
 use crate::proof::algorithm::{Algorithm, AlgorithmSet};
@@ -14,10 +15,11 @@ use crate::proof::checks::{
     self, check_access_token_hash, check_algorithm, check_jti_len, check_method, check_no_critical_extensions,
     check_proof_len, check_public_key, check_required_claims, check_signature, check_type, check_uri, single_proof,
 };
-use crate::proof::jwk::{PublicKey, Thumbprint};
+use crate::proof::header_cache::{CheckedHeader, HEADER_CACHE_CAPACITY, HeaderCache};
+use crate::proof::jwk::{PublicKey, Thumbprint, ValidatedJwk};
 use crate::proof::jws::{self, CompactJws};
 use crate::replay::{InMemoryReplayStore, Insertion, ReplayKey, ReplayStore, ReplayStoreError};
-use crate::token::binding;
+use crate::token::{AccessToken, binding};
 
 /// Default bound on the `DPoP` header value, checked before any decoding.
 pub const DEFAULT_MAX_PROOF_LEN: usize = 8 * 1024;
@@ -34,7 +36,7 @@ pub const MAX_IAT_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 pub struct ProofRequest<'a> {
     method: &'a str,
     target_uri: &'a str,
-    access_token: Option<&'a str>,
+    access_token: Option<AccessToken<'a>>,
     require_nonce: bool,
 }
 
@@ -48,7 +50,14 @@ impl<'a> ProofRequest<'a> {
 
     /// The access token presented with the proof: `ath` is then required (§4.3 check 12).
     #[must_use]
-    pub const fn access_token(mut self, token: &'a str) -> Self {
+    pub fn access_token(self, token: &'a str) -> Self {
+        self.hashed_access_token(AccessToken::new(token))
+    }
+
+    /// [`access_token`](Self::access_token) for a token hashed already (the guard hashes it
+    /// once for `ath` and for the validator's cache).
+    #[must_use]
+    pub const fn hashed_access_token(mut self, token: AccessToken<'a>) -> Self {
         self.access_token = Some(token);
         self
     }
@@ -75,8 +84,14 @@ impl<'a> ProofRequest<'a> {
 
     /// The access token presented with the proof, if any.
     #[must_use]
-    pub const fn token(&self) -> Option<&'a str> {
-        self.access_token
+    pub fn token(&self) -> Option<&'a str> {
+        self.access_token.map(|token| token.as_str())
+    }
+
+    /// The access token with its digest, if any.
+    #[must_use]
+    pub const fn hashed_token(&self) -> Option<&AccessToken<'a>> {
+        self.access_token.as_ref()
     }
 
     /// Whether the proof must carry a server nonce.
@@ -174,6 +189,12 @@ impl UnrecordedProof {
     }
 }
 
+/// Where a proof's algorithm and key come from: its header, checked now, or the header cache.
+enum HeaderKey {
+    Recalled(Arc<CheckedHeader>),
+    Checked { algorithm: Algorithm, jwk: ValidatedJwk },
+}
+
 /// Verifies DPoP proofs. Cheap to clone; build once and share.
 #[derive(Clone)]
 pub struct DpopVerifier {
@@ -189,6 +210,7 @@ struct Config {
     clock: Arc<dyn Clock>,
     replay_store: Arc<dyn ReplayStore>,
     nonces: Option<NonceIssuer>,
+    headers: HeaderCache,
 }
 
 impl DpopVerifier {
@@ -307,12 +329,19 @@ impl DpopVerifier {
         check_proof_len(value, self.inner.max_proof_len)?;
         let jws = CompactJws::split(value)?;
 
-        let header_json = jws::decode_segment(jws.header, "header")?;
-        let header = jws::parse_header(&header_json)?;
-        check_type(&header)?;
-        let algorithm = check_algorithm(&header, self.inner.algorithms)?;
-        check_no_critical_extensions(&header)?;
-        let key = check_public_key(&header, algorithm)?;
+        // The same header bytes in a proof that verified passed these checks then.
+        let header_key = match self.inner.headers.get(jws.header) {
+            Some(recalled) => HeaderKey::Recalled(recalled),
+            None => {
+                let header_json = jws::decode_segment(jws.header, "header")?;
+                let header = jws::parse_header(&header_json)?;
+                check_type(&header)?;
+                let algorithm = check_algorithm(&header, self.inner.algorithms)?;
+                check_no_critical_extensions(&header)?;
+                let jwk = check_public_key(&header, algorithm)?;
+                HeaderKey::Checked { algorithm, jwk }
+            }
+        };
 
         let claims_json = jws::decode_segment(jws.payload, "claims")?;
         let claims = jws::parse_claims(&claims_json)?;
@@ -322,19 +351,30 @@ impl DpopVerifier {
         check_uri(required.htu, request.target_uri)?;
         let nonce = if request.require_nonce { Some(self.check_nonce(claims.nonce.as_deref())?) } else { None };
         self.check_issued_at(required.iat)?;
-        if let Some(access_token) = request.access_token {
+        if let Some(access_token) = &request.access_token {
             check_access_token_hash(&claims, access_token)?;
         }
 
         let signature = jws::decode_segment(jws.signature, "signature")?;
-        check_signature(algorithm, &key.key, jws.signing_input, &signature)?;
+        let header = match header_key {
+            HeaderKey::Recalled(header) => {
+                check_signature(&header.prepared, jws.signing_input, &signature)?;
+                header
+            }
+            HeaderKey::Checked { algorithm, jwk } => {
+                let prepared = PreparedKey::new(algorithm, &jwk.key)?;
+                check_signature(&prepared, jws.signing_input, &signature)?;
+                let checked = CheckedHeader { algorithm, key: jwk.key, thumbprint: jwk.thumbprint, prepared };
+                self.inner.headers.insert(jws.header, checked)
+            }
+        };
 
         Ok(VerifiedProof {
-            thumbprint: key.thumbprint,
+            thumbprint: header.thumbprint,
             jti: required.jti.to_owned(),
             issued_at: required.iat,
-            algorithm,
-            public_key: key.key,
+            algorithm: header.algorithm,
+            public_key: header.key.clone(),
             nonce: claims.nonce.map(Into::into),
             nonce_needs_refresh: nonce.is_some_and(|accepted| accepted.refresh),
         })
@@ -513,6 +553,7 @@ impl DpopVerifierBuilder {
                 clock,
                 replay_store,
                 nonces: self.nonces,
+                headers: HeaderCache::new(HEADER_CACHE_CAPACITY),
             }),
         }
     }

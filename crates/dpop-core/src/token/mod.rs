@@ -282,6 +282,56 @@ impl std::error::Error for TokenError {}
 /// the same claims to every request that presents it, without copying them.
 pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<TokenClaims>, TokenError>> + Send + 'a>>;
 
+/// An access token with its SHA-256 digest, hashed once per request: the digest is both what a
+/// proof's `ath` must encode (RFC 9449 §4.2) and what a validator cache
+/// (`dpop_token::CachedValidator`) keys on.
+///
+/// Made only by hashing the text, so the digest always belongs to the token.
+#[derive(Clone, Copy)]
+pub struct AccessToken<'a> {
+    text: &'a str,
+    sha256: [u8; 32],
+}
+
+impl<'a> AccessToken<'a> {
+    /// Hashes `text`.
+    #[must_use]
+    pub fn new(text: &'a str) -> Self {
+        Self { text, sha256: crate::crypto::sha256(text.as_bytes()) }
+    }
+
+    /// `text` with the digest this crate computed from it earlier in the same request (the
+    /// pending authorization keeps both).
+    pub(crate) const fn hashed_before(text: &'a str, sha256: [u8; 32]) -> Self {
+        Self { text, sha256 }
+    }
+
+    /// The token as presented.
+    #[must_use]
+    pub const fn as_str(&self) -> &'a str {
+        self.text
+    }
+
+    /// SHA-256 of the token's ASCII text.
+    #[must_use]
+    pub const fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
+    }
+}
+
+impl<'a> From<&'a str> for AccessToken<'a> {
+    fn from(text: &'a str) -> Self {
+        Self::new(text)
+    }
+}
+
+impl fmt::Debug for AccessToken<'_> {
+    /// Never the token: it is a credential.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken").finish_non_exhaustive()
+    }
+}
+
 /// Validates access tokens for this resource server.
 ///
 /// An implementation checks the token itself (signature or introspection, issuer, audience,
@@ -290,11 +340,22 @@ pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<TokenClaims>, 
 pub trait TokenValidator: Send + Sync + 'static {
     /// Validates `token`.
     fn validate<'a>(&'a self, token: &'a str) -> TokenFuture<'a>;
+
+    /// Validates a token the guard has already hashed (for `ath`). A validator that needs the
+    /// token's SHA-256 — a cache keyed by it — uses [`AccessToken::sha256`] instead of hashing
+    /// again; the default validates [`AccessToken::as_str`]. The guard calls this one.
+    fn validate_hashed<'a>(&'a self, token: AccessToken<'a>) -> TokenFuture<'a> {
+        self.validate(token.as_str())
+    }
 }
 
 impl<V: TokenValidator + ?Sized> TokenValidator for Arc<V> {
     fn validate<'a>(&'a self, token: &'a str) -> TokenFuture<'a> {
         (**self).validate(token)
+    }
+
+    fn validate_hashed<'a>(&'a self, token: AccessToken<'a>) -> TokenFuture<'a> {
+        (**self).validate_hashed(token)
     }
 }
 
