@@ -51,7 +51,8 @@ impl Origin {
             return Err(DpopError::InvalidTargetUri);
         }
         let (scheme, authority) = match self {
-            Self::Public(base) => return Ok(format!("{base}{}", uri.path)),
+            // `concat` makes one allocation of the exact size; cheaper than `format!` per request.
+            Self::Public(base) => return Ok([base.as_str(), uri.path].concat()),
             Self::FromRequest { trust_forwarded: true } => forwarded_origin(&headers)?,
             Self::FromRequest { trust_forwarded: false } => (None, None),
         };
@@ -65,7 +66,7 @@ impl Origin {
         if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) || !is_authority(authority) {
             return Err(DpopError::InvalidTargetUri);
         }
-        Ok(format!("{scheme}://{authority}{}", uri.path))
+        Ok([scheme, "://", authority, uri.path].concat())
     }
 }
 
