@@ -47,26 +47,47 @@
 //!
 //! # Many cores
 //!
-//! Entries live in shards (four per core, at least 8), chosen by a keyed hash of the proof, each
-//! with its own lock over its map and its expiry index; an insert takes one shard lock, the
-//! per-key counter of its client and one atomic for the global count. Expiry is filed by the
-//! second an entry expires (an ordered map of seconds per shard), so a long-lived record never
-//! holds back short-lived ones behind it; each insert removes up to [`EXPIRED_PER_INSERT`]
-//! expired entries of its shard, and a refusal first sweeps every shard. The
-//! `replay_concurrency` bench of this crate measures inserts from 1 to 8 threads.
+//! Entries live in shards, chosen by a keyed hash of the proof. Each shard has one lock over
+//! its entries, its expiry index and its own counts (its entries, and the entries of each client
+//! key in it), and enforces its share of every limit: of `n` shards, shard `i` gets `⌊L / n⌋`
+//! of a limit `L`, plus one if `i < L mod n`, so the shares of the capacity, of the quota and of
+//! the high-water mark add up to exactly the whole (the small-key threshold's share is at least
+//! one). An insert takes one shard lock and touches nothing shared beyond it: no global counter,
+//! no per-key counter of its own, so two inserts of one client key meet only when their proofs
+//! fall in the same shard. A thread holds at most one shard lock at a time and no other lock
+//! ([`len`](InMemoryReplayStore::len) takes them one after another): there is no lock order to
+//! get wrong.
+//!
+//! **What the shares keep exact.** No shard exceeds its share, so the store never holds more
+//! than `C` entries and one key never more than `Q`; every refusal is a refusal, whichever shard
+//! decided it.
+//!
+//! **What they approximate.** The keyed hash spreads a key's proofs evenly over the shards, but
+//! not exactly: a key reaches its share in its fullest shard a little before it holds `Q` in
+//! all, and the first `Full` comes a little before `C` entries (other shards still accept until
+//! they are full too). The gap is a few standard deviations of a share, about `3 × √share`
+//! entries per shard: under 3 % of the limit while a shard's share is at least 16,384 entries.
+//! Hence the number of shards: four per core, but at most `min(C, Q) / 16,384` (and 1,024), at
+//! least one. The default store has 8 shards on 2 cores, 61 from 16 cores on (a share of the
+//! default quota is then 16,393 entries). A store whose capacity or quota is below 32,768 has
+//! one shard, and its limits hold entry for entry as the table above says.
+//!
+//! Expiry is filed by the second an entry expires (an ordered map of seconds per shard), so a
+//! long-lived record never holds back short-lived ones behind it; each insert removes up to
+//! [`EXPIRED_PER_INSERT`] expired entries of its shard, and a refusal first sweeps every expired
+//! entry of its shard (the only one whose counts decided it), then decides again. The
+//! `replay_concurrency` bench of this crate measures inserts from 1 to 8 threads, on one client
+//! key and on many.
 
+use std::collections::hash_map::Entry;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::hash::BuildHasher as _;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-
-use dashmap::DashMap;
-use dashmap::mapref::entry::Entry;
 
 use crate::clock::{Clock, SystemClock};
 use crate::crypto;
@@ -173,6 +194,15 @@ const RESERVE_DIVISOR: usize = 4;
 /// A key may use the reserve while it holds fewer than the reserve ÷ this.
 const SMALL_KEY_DIVISOR: usize = 64;
 
+/// Shards per core, so that threads seldom meet on one lock.
+const SHARDS_PER_CORE: usize = 4;
+/// The least share of the smaller of the capacity and the per-key quota a shard may have: below
+/// it, a key's entries spread too unevenly over the shards for the shares to add up to the
+/// global limits closely (see the module documentation).
+const MIN_SHARD_SHARE: usize = 16_384;
+/// The most shards a store has, whatever the core count.
+const MAX_SHARDS: usize = 1_024;
+
 /// A bounded in-memory [`ReplayStore`] for one instance. Clones share the same entries.
 ///
 /// When a limit is reached it refuses new proofs instead of forgetting live ones: see the
@@ -183,13 +213,11 @@ pub struct InMemoryReplayStore {
 }
 
 struct Inner {
+    /// Each with its share of the limits, its entries and its counts.
     shards: Box<[Mutex<Shard>]>,
     /// Picks a proof's shard; keyed, so that no one can aim proofs at one shard.
     shard_hasher: RandomState,
-    /// Client id (truncated thumbprint) → live entries.
-    per_client: DashMap<u64, usize>,
-    /// Live entries plus those being admitted, over every shard.
-    len: AtomicUsize,
+    /// The whole store's limits; each shard enforces its share of them.
     limits: Limits,
     clock: Arc<dyn Clock>,
 }
@@ -214,20 +242,100 @@ impl Limits {
         }
     }
 
-    /// Whether a key holding `held` entries may add one to a store holding `len` (the others
-    /// checked already: `len` is below the capacity).
-    fn admits(&self, held: usize, len: usize) -> bool {
-        held < self.per_key_quota && (len < self.high_water || held < self.small_key)
+    /// Shard `index`'s share of these limits when there are `shards`: the shares of the
+    /// capacity, of the quota and of the high-water mark add up to the whole exactly.
+    fn share(&self, shards: usize, index: usize) -> Self {
+        let share = |limit: usize| share(limit, shards, index);
+        Self {
+            capacity: share(self.capacity),
+            per_key_quota: share(self.per_key_quota),
+            high_water: share(self.high_water),
+            // A key holding few entries holds few in every shard; never zero, or a shard would
+            // refuse every key above its mark.
+            small_key: share(self.small_key).max(1),
+        }
+    }
+
+    /// How many shards a store with these limits has: [`SHARDS_PER_CORE`] per core, but no
+    /// more than leave each shard [`MIN_SHARD_SHARE`] of the smaller of the capacity and the
+    /// quota, and at least one (then the limits hold entry for entry).
+    fn shards(&self, cores: usize) -> usize {
+        let most = (self.capacity.min(self.per_key_quota) / MIN_SHARD_SHARE).min(MAX_SHARDS);
+        cores.saturating_mul(SHARDS_PER_CORE).min(most).max(1)
     }
 }
 
-/// One shard: its proofs and when they expire.
-#[derive(Default)]
+/// Shard `index`'s share of `limit` over `shards`: the quotient, plus one for the first
+/// `limit mod shards` shards.
+fn share(limit: usize, shards: usize, index: usize) -> usize {
+    let shards = shards.max(1);
+    limit / shards + usize::from(index < limit % shards)
+}
+
+/// One shard: its proofs, when they expire, and its counts, all under its lock.
 struct Shard {
     /// Proof id (truncated: 128 bits keep collisions out of reach) → client id.
     entries: HashMap<[u8; 16], u64>,
     /// Expiry second → the proofs expiring then.
     expiry: BTreeMap<u64, Vec<[u8; 16]>>,
+    /// Client id (truncated thumbprint) → its live entries in this shard.
+    per_client: HashMap<u64, usize>,
+    /// This shard's share of the store's limits.
+    limits: Limits,
+}
+
+impl Shard {
+    fn new(limits: Limits) -> Self {
+        Self { entries: HashMap::new(), expiry: BTreeMap::new(), per_client: HashMap::new(), limits }
+    }
+
+    /// Whether `client` may add an entry, by this shard's share of the limits.
+    fn admits(&self, client: u64) -> Result<(), ReplayStoreError> {
+        let (len, limits) = (self.entries.len(), &self.limits);
+        if len >= limits.capacity {
+            return Err(ReplayStoreError::Full);
+        }
+        let held = self.per_client.get(&client).copied().unwrap_or(0);
+        if held >= limits.per_key_quota || (len >= limits.high_water && held >= limits.small_key) {
+            return Err(ReplayStoreError::QuotaExceeded);
+        }
+        Ok(())
+    }
+
+    /// Records `proof` of `client` until `expires`; [`admits`](Self::admits) said yes.
+    fn add(&mut self, proof: [u8; 16], client: u64, expires: u64) {
+        self.entries.insert(proof, client);
+        self.expiry.entry(expires).or_default().push(proof);
+        let held = self.per_client.entry(client).or_insert(0);
+        *held = held.saturating_add(1);
+    }
+
+    /// Removes up to `limit` entries that expired by `now`, earliest first.
+    fn remove_expired(&mut self, now: u64, limit: usize) {
+        let mut removed = 0;
+        while removed < limit {
+            let Some(mut bucket) = self.expiry.first_entry() else { break };
+            if *bucket.key() > now {
+                break;
+            }
+            let proofs = bucket.get_mut();
+            while removed < limit {
+                let Some(proof) = proofs.pop() else { break };
+                if let Some(client) = self.entries.remove(&proof)
+                    && let Entry::Occupied(mut held) = self.per_client.entry(client)
+                {
+                    *held.get_mut() = held.get().saturating_sub(1);
+                    if *held.get() == 0 {
+                        held.remove();
+                    }
+                }
+                removed += 1;
+            }
+            if proofs.is_empty() {
+                bucket.remove();
+            }
+        }
+    }
 }
 
 impl InMemoryReplayStore {
@@ -244,13 +352,11 @@ impl InMemoryReplayStore {
 
     fn from_parts(limits: Limits, clock: Arc<dyn Clock>) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let shards = cores.saturating_mul(4).clamp(8, 1024);
+        let shards = limits.shards(cores);
         InMemoryReplayStore {
             inner: Arc::new(Inner {
-                shards: (0..shards).map(|_| Mutex::default()).collect(),
+                shards: (0..shards).map(|index| Mutex::new(Shard::new(limits.share(shards, index)))).collect(),
                 shard_hasher: RandomState::new(),
-                per_client: DashMap::new(),
-                len: AtomicUsize::new(0),
                 limits,
                 clock,
             }),
@@ -262,10 +368,11 @@ impl InMemoryReplayStore {
         InMemoryReplayStoreBuilder { capacity: DEFAULT_CAPACITY, per_key_quota: None, clock: Arc::new(SystemClock) }
     }
 
-    /// Live entries (expired ones may still count until an insert removes them).
+    /// Live entries (expired ones may still count until an insert removes them): the sum over
+    /// the shards, each read under its lock in turn, so only a snapshot while inserts run.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.inner.len.load(Ordering::Acquire)
+        self.inner.shards.iter().map(|shard| lock(shard).entries.len()).sum()
     }
 
     /// Whether the store holds no entries.
@@ -282,15 +389,22 @@ impl InMemoryReplayStore {
         let expires = now.saturating_add(ttl_secs);
         let proof = truncate16(key.proof_id());
         let client = truncate8(key.client_id());
-        let shard = inner.shard(&proof)?;
-        match inner.try_insert(shard, proof, client, expires, now) {
-            // Only a refusal pays for a sweep of every shard, then tries once more.
-            Err(ReplayStoreError::Full | ReplayStoreError::QuotaExceeded) => {
-                inner.remove_all_expired(now);
-                inner.try_insert(shard, proof, client, expires, now)
-            }
-            outcome => outcome,
+        let mut shard = lock(inner.shard(&proof)?);
+        // A few per insert keep pace with expiry without ever stalling one request on a backlog.
+        shard.remove_expired(now, EXPIRED_PER_INSERT);
+        if shard.entries.contains_key(&proof) {
+            return Ok(Insertion::AlreadyPresent);
         }
+        if shard.admits(client).is_err() {
+            // Only a refusal pays for a sweep, of this shard alone (its counts alone decided),
+            // then decides once more.
+            shard.remove_expired(now, usize::MAX);
+            shard.admits(client)?;
+        }
+        // Under the shard lock since the check above: no other insert of this proof, and no
+        // other change to the counts that admitted it, can come in between.
+        shard.add(proof, client, expires);
+        Ok(Insertion::Inserted)
     }
 }
 
@@ -300,89 +414,6 @@ impl Inner {
         let index = usize::try_from(self.shard_hasher.hash_one(proof) % count.max(1)).unwrap_or(0);
         self.shards.get(index).ok_or_else(|| ReplayStoreError::Unavailable("replay store has no shard".into()))
     }
-
-    fn try_insert(
-        &self,
-        shard: &Mutex<Shard>,
-        proof: [u8; 16],
-        client: u64,
-        expires: u64,
-        now: u64,
-    ) -> Result<Insertion, ReplayStoreError> {
-        let mut shard = lock(shard);
-        // A few per insert keep pace with expiry without ever stalling one request on a backlog.
-        self.remove_expired(&mut shard, now, EXPIRED_PER_INSERT);
-        if shard.entries.contains_key(&proof) {
-            return Ok(Insertion::AlreadyPresent);
-        }
-        // Under the shard lock: no other insert of this proof can pass the check above meanwhile.
-        self.admit(client)?;
-        shard.entries.insert(proof, client);
-        shard.expiry.entry(expires).or_default().push(proof);
-        Ok(Insertion::Inserted)
-    }
-
-    /// Takes one entry's share of the capacity and of its client's quota, or refuses.
-    fn admit(&self, client: u64) -> Result<(), ReplayStoreError> {
-        // Reserve before checking, so that concurrent inserts cannot overshoot the capacity.
-        let len = self.len.fetch_add(1, Ordering::AcqRel);
-        if len >= self.limits.capacity {
-            self.len.fetch_sub(1, Ordering::AcqRel);
-            return Err(ReplayStoreError::Full);
-        }
-        match self.per_client.entry(client) {
-            Entry::Vacant(vacant) => {
-                vacant.insert(1);
-            }
-            Entry::Occupied(mut held) => {
-                if !self.limits.admits(*held.get(), len) {
-                    self.len.fetch_sub(1, Ordering::AcqRel);
-                    return Err(ReplayStoreError::QuotaExceeded);
-                }
-                *held.get_mut() += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes up to `limit` entries of `shard` that expired by `now`, earliest first.
-    fn remove_expired(&self, shard: &mut Shard, now: u64, limit: usize) {
-        let mut removed = 0;
-        while removed < limit {
-            let Some(mut bucket) = shard.expiry.first_entry() else { break };
-            if *bucket.key() > now {
-                break;
-            }
-            let proofs = bucket.get_mut();
-            while removed < limit {
-                let Some(proof) = proofs.pop() else { break };
-                if let Some(client) = shard.entries.remove(&proof) {
-                    self.release(client);
-                }
-                removed += 1;
-            }
-            if proofs.is_empty() {
-                bucket.remove();
-            }
-        }
-    }
-
-    fn remove_all_expired(&self, now: u64) {
-        for shard in &self.shards {
-            self.remove_expired(&mut lock(shard), now, usize::MAX);
-        }
-    }
-
-    /// Gives back one entry's share of the capacity and of its client's quota.
-    fn release(&self, client: u64) {
-        self.len.fetch_sub(1, Ordering::AcqRel);
-        if let Entry::Occupied(mut count) = self.per_client.entry(client) {
-            *count.get_mut() = count.get().saturating_sub(1);
-            if *count.get() == 0 {
-                count.remove();
-            }
-        }
-    }
 }
 
 /// The per-key quota of a store of `capacity` unless set: half of it.
@@ -390,7 +421,7 @@ const fn default_quota(capacity: usize) -> usize {
     capacity.div_ceil(2)
 }
 
-/// Locks a shard. Lock order: a shard, then a `per_client` entry, never the other way.
+/// Locks a shard. Lock order: a thread holds at most one shard lock at a time, and no other.
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     // A shard stays consistent even if a holder panicked: every change to it is whole.
     shard.lock().unwrap_or_else(PoisonError::into_inner)
@@ -485,5 +516,52 @@ impl fmt::Debug for InMemoryReplayStoreBuilder {
             .field("capacity", &self.capacity)
             .field("per_key_quota", &self.per_key_quota)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_four_per_core_while_each_keeps_a_large_share_of_the_quota_and_capacity() {
+        let default = Limits::new(DEFAULT_CAPACITY, default_quota(DEFAULT_CAPACITY));
+        assert_eq!(default.shards(1), 4);
+        assert_eq!(default.shards(2), 8);
+        // A share of the default quota stays at 16,384 or more: 61 shards from 16 cores on.
+        assert_eq!(default.shards(16), 61);
+        assert_eq!(default.shards(1_000), 61);
+        // Small limits, or a small quota in a large store: one shard, exact limits.
+        assert_eq!(Limits::new(10, 3).shards(64), 1);
+        assert_eq!(Limits::new(20_000, 10_000).shards(64), 1);
+        assert_eq!(Limits::new(65_534, 32_767).shards(64), 1);
+        assert_eq!(Limits::new(65_536, 32_768).shards(64), 2);
+        assert_eq!(Limits::new(DEFAULT_CAPACITY, 20_000).shards(64), 1);
+        // No quota to speak of: the capacity decides; never more than the most.
+        assert_eq!(Limits::new(1 << 20, usize::MAX).shards(64), 64);
+        assert_eq!(Limits::new(usize::MAX, usize::MAX).shards(usize::MAX), MAX_SHARDS);
+        assert_eq!(Limits::new(1, 1).shards(0), 1);
+    }
+
+    #[test]
+    fn the_shares_of_each_limit_add_up_to_the_limit() {
+        for (capacity, quota, shards) in [(1_000_003, 500_002, 7), (2_000_000, 1_000_000, 61), (131_072, 65_536, 4)] {
+            let whole = Limits::new(capacity, quota);
+            let parts: Vec<Limits> = (0..shards).map(|index| whole.share(shards, index)).collect();
+            assert_eq!(parts.iter().map(|p| p.capacity).sum::<usize>(), whole.capacity);
+            assert_eq!(parts.iter().map(|p| p.per_key_quota).sum::<usize>(), whole.per_key_quota);
+            assert_eq!(parts.iter().map(|p| p.high_water).sum::<usize>(), whole.high_water);
+            assert_eq!(parts.iter().map(|p| p.small_key).sum::<usize>(), whole.small_key);
+            // Shares differ by one at most.
+            let (least, most) = (parts.iter().map(|p| p.capacity).min(), parts.iter().map(|p| p.capacity).max());
+            assert!(most.unwrap() - least.unwrap() <= 1);
+        }
+        // One shard: the limits themselves.
+        let whole = Limits::new(10, 3);
+        let one = whole.share(1, 0);
+        assert_eq!(
+            (one.capacity, one.per_key_quota, one.high_water, one.small_key),
+            (whole.capacity, whole.per_key_quota, whole.high_water, whole.small_key)
+        );
     }
 }

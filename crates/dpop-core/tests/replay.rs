@@ -411,3 +411,104 @@ fn not_now_refusals_carry_retry_after_and_a_key_over_its_quota_gets_429() {
     assert_eq!(replayed.status(), 401);
     assert!(!replayed.headers().any(|(name, _)| name == "retry-after"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several shards: each enforces its share of every limit.
+
+/// A store with four shards whatever the machine: four per core, and capacity 2^17 with its
+/// default quota 2^16 leaves room for exactly four shares of 16,384.
+const SHARDED: usize = 1 << 17;
+
+fn sharded_store() -> InMemoryReplayStore {
+    let store = InMemoryReplayStore::builder().capacity(SHARDED).build().unwrap();
+    // The premise of these tests (the shard count is otherwise internal).
+    assert!(format!("{store:?}").contains("shards: 4"), "{store:?}");
+    store
+}
+
+/// Inserts `attempts` proofs of client key `client` (or of a new key each, for `None`); returns
+/// how many were accepted, and how many had been when the first refusal came.
+async fn insert_many(
+    store: &InMemoryReplayStore,
+    client: Option<u64>,
+    attempts: usize,
+    refusal: fn(&ReplayStoreError) -> bool,
+) -> (usize, Option<usize>) {
+    let (mut accepted, mut first_refusal) = (0, None);
+    for i in 0..attempts {
+        let key = match client {
+            Some(client) => client_key(client, &format!("many-{i}")),
+            None => client_key(1_000_000 + i as u64, "fresh"),
+        };
+        match store.insert_if_absent(key, TTL).await {
+            Ok(Insertion::Inserted) => accepted += 1,
+            Err(error) if refusal(&error) => {
+                first_refusal.get_or_insert(accepted);
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    (accepted, first_refusal)
+}
+
+fn is_full(error: &ReplayStoreError) -> bool {
+    matches!(error, ReplayStoreError::Full)
+}
+
+fn is_quota(error: &ReplayStoreError) -> bool {
+    matches!(error, ReplayStoreError::QuotaExceeded)
+}
+
+#[tokio::test]
+async fn a_sharded_store_never_holds_more_than_its_capacity() {
+    let store = sharded_store();
+    // Twice the capacity in fresh keys: every shard is offered more than its share.
+    let (accepted, first_refusal) = insert_many(&store, None, 2 * SHARDED, is_full).await;
+    // Each shard stopped at its share, and the shares add up to the capacity, not more.
+    assert_eq!(accepted, SHARDED);
+    assert_eq!(store.len(), SHARDED);
+    assert!(first_refusal.is_some());
+}
+
+#[tokio::test]
+async fn one_key_never_holds_more_than_its_quota_across_shards_and_others_are_served() {
+    let store = sharded_store();
+    let quota = SHARDED / 2;
+    let (accepted, first_refusal) = insert_many(&store, Some(7), 2 * quota, is_quota).await;
+    assert_eq!(accepted, quota);
+    // The shares approximate the quota closely: the key's fullest shard refuses first, when the
+    // key holds about 3 standard deviations of a share (3 × 128 entries) less per shard. 5 %
+    // below the quota is tens of standard deviations away: this fails only if the shares are
+    // far smaller than the shard count rule promises.
+    let first_refusal = first_refusal.unwrap();
+    assert!(first_refusal >= quota - quota / 20, "{first_refusal}");
+    assert!(first_refusal < quota, "{first_refusal}");
+    for client in 0..1_000 {
+        assert_eq!(
+            store.insert_if_absent(client_key(10_000 + client, "other"), TTL).await.unwrap(),
+            Insertion::Inserted
+        );
+    }
+}
+
+#[tokio::test]
+async fn busy_keys_stop_at_each_shards_high_water_mark_across_shards() {
+    let store = sharded_store();
+    // The mark is 98,304 (24,576 a shard); above it a key may hold 512 (128 a shard).
+    let mut accepted = Vec::new();
+    for client in [1, 2, 3] {
+        let (count, first_refusal) = insert_many(&store, Some(client), SHARDED, is_quota).await;
+        assert!(first_refusal.is_some(), "{client}");
+        accepted.push(count);
+    }
+    // Every shard is offered more than each share, and the shares add up exactly: the quota,
+    // the rest of the mark, the small keys' threshold.
+    assert_eq!(accepted, [SHARDED / 2, SHARDED * 3 / 4 - SHARDED / 2, SHARDED / 4 / 64]);
+    // The reserve is left to keys holding few entries.
+    for client in 0..1_000 {
+        assert_eq!(
+            store.insert_if_absent(client_key(10_000 + client, "small"), TTL).await.unwrap(),
+            Insertion::Inserted
+        );
+    }
+}
