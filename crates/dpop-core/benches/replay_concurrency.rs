@@ -28,7 +28,8 @@ fn keys(thread: usize, one_key: bool) -> Vec<ReplayKey> {
             let mut client = [0u8; 32];
             let id = if one_key { 0 } else { (thread * PER_THREAD + i) as u64 + 1 };
             client[..8].copy_from_slice(&id.to_le_bytes());
-            ReplayKey::new(&Thumbprint::from_bytes(client), &format!("{thread}-{i}"))
+            // Validated, as behind a guard that validates tokens: the whole capacity is theirs.
+            ReplayKey::new(&Thumbprint::from_bytes(client), &format!("{thread}-{i}")).with_validated_token()
         })
         .collect()
 }

@@ -12,34 +12,56 @@
 //! # The in-memory store: limits and who they refuse
 //!
 //! [`InMemoryReplayStore`] never forgets a live entry to make room: when a limit is reached it
-//! refuses, and the guard answers with `Retry-After` (a refusal is never an acceptance). Three
-//! limits, all derived from one capacity `C` (default [`DEFAULT_CAPACITY`], 2,000,000):
+//! refuses, and the guard answers with `Retry-After` (a refusal is never an acceptance). The
+//! limits all derive from one capacity `C` (default [`DEFAULT_CAPACITY`], 2,000,000). A record
+//! is *validated* when the request's access token was validated and found bound to the proof's
+//! key ([`ReplayKey::with_validated_token`]; the guard says so), *proof-only* otherwise
+//! ([`ReplayKey::new`]: a proof-only guard, the token endpoint, a verifier used on its own).
 //!
-//! | limit | default | refusal | status |
-//! |---|---|---|---|
-//! | the store holds `C` live entries | 2,000,000 | [`ReplayStoreError::Full`] | 503 |
-//! | one key holds its quota `Q` | `C / 2` = 1,000,000 | [`ReplayStoreError::QuotaExceeded`] | 429 |
-//! | the store is above its high-water mark `C − C/4` and the key holds `C/4 ÷ 64` or more | 1,500,000 and 7,812 | [`ReplayStoreError::QuotaExceeded`] | 429 |
+//! | limit | for | default | refusal | status |
+//! |---|---|---|---|---|
+//! | the store holds `C` live entries | every record | 2,000,000 | [`ReplayStoreError::Full`] | 503 |
+//! | one key holds its quota `Q` | every record | `C / 2` = 1,000,000 | [`ReplayStoreError::QuotaExceeded`] | 429 |
+//! | the store is above its high-water mark `C − C/4` and the key holds `C/4 ÷ 64` or more | every record | 1,500,000 and 7,812 | [`ReplayStoreError::QuotaExceeded`] | 429 |
+//! | proof-only records hold their share `P = C − C/2`, or the store is at its high-water mark | proof-only | 1,000,000 or 1,500,000 | [`ReplayStoreError::Full`] | 503 |
+//! | proof-only records hold more than `P − P/4` and the key holds `C/4 ÷ 64` or more | proof-only | 750,000 and 7,812 | [`ReplayStoreError::QuotaExceeded`] | 429 |
 //!
 //! - **A busy honest client is not locked out.** One key may hold `Q` entries: with the
-//!   default, 15,000 proofs/s (this project's load benchmark on one key) for 66 s, or
-//!   `Q / 301 s` ≈ 3,300 proofs/s for ever. A key past its quota is throttled, not shut out:
-//!   its own oldest entries expire every second and make room for as many new ones. A client
-//!   sustaining more than `C / 2 / 301 s` proofs/s on one key needs a larger `C`
-//!   (`capacity ≥ 2 × rate × (max_age + 1 s)`).
+//!   default, 15,000 proofs/s (this project's load benchmark on one key, which validates its
+//!   tokens) for 66 s, or `Q / 301 s` ≈ 3,300 proofs/s for ever. A key past its quota is
+//!   throttled, not shut out: its own oldest entries expire every second and make room for as
+//!   many new ones. A client sustaining more than `C / 2 / 301 s` proofs/s on one key needs a
+//!   larger `C` (`capacity ≥ 2 × rate × (max_age + 1 s)`).
 //! - **One client cannot exhaust the store.** One key stops at `C / 2`, below the high-water
 //!   mark; any number of busy keys together stop at the mark (`3C/4`): the last quarter of the
 //!   capacity is a reserve that only keys holding few entries (fewer than 7,812 by default, a
 //!   client below ≈ 26 proofs/s) may use. A flood from one key, or from a few, leaves every
 //!   other client served.
 //! - **Fresh keys are the global bound.** A flood of proofs from ever new keys looks, entry by
-//!   entry, like many small clients: only the capacity stops it, with 503 for everyone once it
-//!   is reached. Each entry costs the attacker one signature and the server one verification
-//!   (the store is written last, after every other check), and behind a guard that validates
-//!   access tokens only requests with a valid token bound to the key write at all: fresh keys
-//!   then need fresh tokens from the authorization server. A proof-only guard on a public
-//!   endpoint has no such gate: size `C` to what the server can verify in 601 s if it must
-//!   never fill (a server verifying 15,000 proofs/s: 9 million entries).
+//!   entry, like many small clients: only a capacity stops it. Each entry costs the attacker one
+//!   signature and the server one verification (the store is written last, after every other
+//!   check). Behind a guard that validates access tokens only requests with a valid token bound
+//!   to the key write at all: fresh keys then need fresh tokens from the authorization server,
+//!   and only `C` stops them. A proof-only guard on a public endpoint has no such gate: its
+//!   records stop at their share `P`, with 503 for proof-only requests once it is reached;
+//!   size `C` to twice what the server can verify in 601 s if they must never be refused (a
+//!   server verifying 15,000 proofs/s: 18 million).
+//!
+//! # Validated records come first
+//!
+//! Guards built without a store of their own share one store per process, so a proof-only
+//! endpoint and one that validates tokens write to the same entries. Proof-only records may
+//! hold only their share `P`, half of the capacity, and never the reserve above the high-water
+//! mark; within `P` they have the same structure as the whole store (busy keys stop at
+//! `P − P/4`, the rest is for keys holding few entries), so a server with proof-only endpoints
+//! alone keeps the guarantees above at half the scale. Validated records may use the whole
+//! capacity. A flood of fresh keys through a proof-only endpoint therefore cannot fill the
+//! store for validated clients: it leaves them the other half, exactly what a one-key flood
+//! leaves them (the default quota is half too): busy validated keys together keep `C/4` below
+//! the high-water mark, and the reserve above it serves validated keys holding few entries.
+//! Why half: a larger share would leave validated clients less than a one-key flood does; a
+//! smaller one would throttle a proof-only server's single busy key sooner than `3C/8`
+//! (750,000 entries by default, 2,500 proofs/s for ever).
 //!
 //! Memory: about 70 bytes per live entry (the `replay_memory` example of this crate measures the
 //! resident memory of 1,000,000 entries from 1,000 keys), so the default capacity costs at most
@@ -48,19 +70,18 @@
 //! # Many cores
 //!
 //! Entries live in shards, chosen by a keyed hash of the proof. Each shard has one lock over
-//! its entries, its expiry index and its own counts (its entries, and the entries of each client
-//! key in it), and enforces its share of every limit: of `n` shards, shard `i` gets `⌊L / n⌋`
-//! of a limit `L`, plus one if `i < L mod n`, so the shares of the capacity, of the quota and of
-//! the high-water mark add up to exactly the whole (the small-key threshold's share is at least
-//! one). An insert takes one shard lock and touches nothing shared beyond it: no global counter,
+//! its entries, its expiry index and its own counts (its entries, its proof-only entries, the
+//! entries of each client key in it), and enforces its share of every limit: of `n` shards, shard `i` gets `⌊L / n⌋`
+//! of a limit `L`, plus one if `i < L mod n`, so the shares of every limit add up to exactly the
+//! whole (the small-key threshold's share is at least one). An insert takes one shard lock and touches nothing shared beyond it: no global counter,
 //! no per-key counter of its own, so two inserts of one client key meet only when their proofs
 //! fall in the same shard. A thread holds at most one shard lock at a time and no other lock
 //! ([`len`](InMemoryReplayStore::len) takes them one after another): there is no lock order to
 //! get wrong.
 //!
 //! **What the shares keep exact.** No shard exceeds its share, so the store never holds more
-//! than `C` entries and one key never more than `Q`; every refusal is a refusal, whichever shard
-//! decided it.
+//! than `C` entries, one key never more than `Q`, proof-only records never more than `P`; every
+//! refusal is a refusal, whichever shard decided it.
 //!
 //! **What they approximate.** The keyed hash spreads a key's proofs evenly over the shards, but
 //! not exactly: a key reaches its share in its fullest shard a little before it holds `Q` in
@@ -84,7 +105,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::hash::BuildHasher as _;
+use std::hash::{BuildHasher as _, Hash, Hasher};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -94,21 +115,42 @@ use crate::crypto;
 use crate::error::ConfigError;
 use crate::proof::jwk::Thumbprint;
 
-/// The fixed-size identity of one proof: SHA-256 over the key thumbprint and `jti`.
+/// The fixed-size identity of one proof: SHA-256 over the key thumbprint and `jti`; and the
+/// class of its record, proof-only or [validated](Self::with_validated_token).
 ///
-/// Untrusted bytes never form a store key: `jti` only enters through the hash.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// Untrusted bytes never form a store key: `jti` only enters through the hash. Equality and
+/// hashing are the proof's: two keys of one proof are equal whatever their class.
+#[derive(Clone, Copy)]
 pub struct ReplayKey {
     proof: [u8; 32],
     client: [u8; 32],
+    validated_token: bool,
 }
 
 impl ReplayKey {
-    /// The key for the proof `jti` signed by the key with thumbprint `jkt`.
+    /// The key for the proof `jti` signed by the key with thumbprint `jkt`, recorded as
+    /// proof-only: nothing says the request's access token was validated.
     #[must_use]
     pub fn new(jkt: &Thumbprint, jti: &str) -> Self {
         let proof = crypto::sha256_concat(&[jkt.as_bytes(), jti.as_bytes()]);
-        Self { proof, client: *jkt.as_bytes() }
+        Self { proof, client: *jkt.as_bytes(), validated_token: false }
+    }
+
+    /// This key, for a request whose access token was validated and found bound to the proof's
+    /// key (RFC 9449 §6): [`InMemoryReplayStore`] lets such records use its whole capacity,
+    /// proof-only ones half of it (see the [module documentation](self)). Say so only after
+    /// both checks; [`DpopGuard`](crate::DpopGuard) does.
+    #[must_use]
+    pub const fn with_validated_token(mut self) -> Self {
+        self.validated_token = true;
+        self
+    }
+
+    /// Whether the record is for a validated access token bound to the proof's key
+    /// ([`with_validated_token`](Self::with_validated_token)); `false` for a proof-only record.
+    #[must_use]
+    pub const fn has_validated_token(&self) -> bool {
+        self.validated_token
     }
 
     /// Identifies the proof; the store key.
@@ -124,9 +166,24 @@ impl ReplayKey {
     }
 }
 
+impl PartialEq for ReplayKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.proof == other.proof && self.client == other.client
+    }
+}
+
+impl Eq for ReplayKey {}
+
+impl Hash for ReplayKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.proof.hash(state);
+        self.client.hash(state);
+    }
+}
+
 impl fmt::Debug for ReplayKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReplayKey").finish_non_exhaustive()
+        f.debug_struct("ReplayKey").field("validated_token", &self.validated_token).finish_non_exhaustive()
     }
 }
 
@@ -193,6 +250,8 @@ pub const DEFAULT_CAPACITY: usize = 2_000_000;
 const RESERVE_DIVISOR: usize = 4;
 /// A key may use the reserve while it holds fewer than the reserve ÷ this.
 const SMALL_KEY_DIVISOR: usize = 64;
+/// Proof-only records may hold the capacity less the capacity ÷ this: half, rounded up.
+const PROOF_ONLY_DIVISOR: usize = 2;
 
 /// Shards per core, so that threads seldom meet on one lock.
 const SHARDS_PER_CORE: usize = 4;
@@ -226,24 +285,32 @@ struct Inner {
 struct Limits {
     capacity: usize,
     per_key_quota: usize,
-    /// Above this many entries, only keys holding fewer than `small_key` may insert.
+    /// Above this many entries, only keys holding fewer than `small_key` may insert, and no
+    /// proof-only record.
     high_water: usize,
     small_key: usize,
+    /// The most proof-only entries.
+    proof_only: usize,
+    /// Above this many proof-only entries, only keys holding fewer than `small_key` may add one.
+    proof_only_high_water: usize,
 }
 
 impl Limits {
     fn new(capacity: usize, per_key_quota: usize) -> Self {
         let reserve = capacity / RESERVE_DIVISOR;
+        let proof_only = capacity - capacity / PROOF_ONLY_DIVISOR;
         Self {
             capacity,
             per_key_quota,
             high_water: capacity - reserve,
             small_key: (reserve / SMALL_KEY_DIVISOR).max(1),
+            proof_only,
+            proof_only_high_water: proof_only - proof_only / RESERVE_DIVISOR,
         }
     }
 
-    /// Shard `index`'s share of these limits when there are `shards`: the shares of the
-    /// capacity, of the quota and of the high-water mark add up to the whole exactly.
+    /// Shard `index`'s share of these limits when there are `shards`: the shares of each limit
+    /// but the small-key threshold add up to the whole exactly.
     fn share(&self, shards: usize, index: usize) -> Self {
         let share = |limit: usize| share(limit, shards, index);
         Self {
@@ -253,6 +320,8 @@ impl Limits {
             // A key holding few entries holds few in every shard; never zero, or a shard would
             // refuse every key above its mark.
             small_key: share(self.small_key).max(1),
+            proof_only: share(self.proof_only),
+            proof_only_high_water: share(self.proof_only_high_water),
         }
     }
 
@@ -272,42 +341,106 @@ fn share(limit: usize, shards: usize, index: usize) -> usize {
     limit / shards + usize::from(index < limit % shards)
 }
 
+/// Whose an entry is, in one word as the client id alone was: the client id (the thumbprint's
+/// first 64 bits as a little-endian integer, less the top bit: 63 bits keep quota collisions out
+/// of reach) and, in the top bit, whether the record is for a validated token.
+#[derive(Clone, Copy)]
+struct Owner(u64);
+
+impl Owner {
+    const VALIDATED_TOKEN: u64 = 1 << 63;
+
+    fn of(key: &ReplayKey) -> Self {
+        let class = if key.has_validated_token() { Self::VALIDATED_TOKEN } else { 0 };
+        Self((truncate8(key.client_id()) & !Self::VALIDATED_TOKEN) | class)
+    }
+
+    /// The client id, for the per-key counts.
+    const fn client(self) -> u64 {
+        self.0 & !Self::VALIDATED_TOKEN
+    }
+
+    const fn validated_token(self) -> bool {
+        self.0 & Self::VALIDATED_TOKEN != 0
+    }
+}
+
 /// One shard: its proofs, when they expire, and its counts, all under its lock.
 struct Shard {
-    /// Proof id (truncated: 128 bits keep collisions out of reach) → client id.
-    entries: HashMap<[u8; 16], u64>,
+    /// Proof id (truncated: 128 bits keep collisions out of reach) → its owner.
+    entries: HashMap<[u8; 16], Owner>,
     /// Expiry second → the proofs expiring then.
     expiry: BTreeMap<u64, Vec<[u8; 16]>>,
-    /// Client id (truncated thumbprint) → its live entries in this shard.
-    per_client: HashMap<u64, usize>,
+    counts: Counts,
     /// This shard's share of the store's limits.
     limits: Limits,
 }
 
-impl Shard {
-    fn new(limits: Limits) -> Self {
-        Self { entries: HashMap::new(), expiry: BTreeMap::new(), per_client: HashMap::new(), limits }
+/// A shard's counts beside its number of entries.
+#[derive(Default)]
+struct Counts {
+    /// Client id → its live entries in the shard.
+    per_client: HashMap<u64, usize>,
+    /// Proof-only entries in the shard.
+    proof_only: usize,
+}
+
+impl Counts {
+    fn add(&mut self, owner: Owner) {
+        let held = self.per_client.entry(owner.client()).or_insert(0);
+        *held = held.saturating_add(1);
+        if !owner.validated_token() {
+            self.proof_only = self.proof_only.saturating_add(1);
+        }
     }
 
-    /// Whether `client` may add an entry, by this shard's share of the limits.
-    fn admits(&self, client: u64) -> Result<(), ReplayStoreError> {
+    fn release(&mut self, owner: Owner) {
+        if !owner.validated_token() {
+            self.proof_only = self.proof_only.saturating_sub(1);
+        }
+        if let Entry::Occupied(mut held) = self.per_client.entry(owner.client()) {
+            *held.get_mut() = held.get().saturating_sub(1);
+            if *held.get() == 0 {
+                held.remove();
+            }
+        }
+    }
+}
+
+impl Shard {
+    fn new(limits: Limits) -> Self {
+        Self { entries: HashMap::new(), expiry: BTreeMap::new(), counts: Counts::default(), limits }
+    }
+
+    /// Whether `owner` may add an entry, by this shard's share of the limits.
+    fn admits(&self, owner: Owner) -> Result<(), ReplayStoreError> {
         let (len, limits) = (self.entries.len(), &self.limits);
         if len >= limits.capacity {
             return Err(ReplayStoreError::Full);
         }
-        let held = self.per_client.get(&client).copied().unwrap_or(0);
-        if held >= limits.per_key_quota || (len >= limits.high_water && held >= limits.small_key) {
+        let held = self.counts.per_client.get(&owner.client()).copied().unwrap_or(0);
+        let small = held < limits.small_key;
+        if held >= limits.per_key_quota || (len >= limits.high_water && !small) {
             return Err(ReplayStoreError::QuotaExceeded);
+        }
+        if !owner.validated_token() {
+            // Proof-only records: their own share, never the reserve above the mark, and the
+            // same structure within their share as the whole has.
+            if self.counts.proof_only >= limits.proof_only || len >= limits.high_water {
+                return Err(ReplayStoreError::Full);
+            }
+            if self.counts.proof_only >= limits.proof_only_high_water && !small {
+                return Err(ReplayStoreError::QuotaExceeded);
+            }
         }
         Ok(())
     }
 
-    /// Records `proof` of `client` until `expires`; [`admits`](Self::admits) said yes.
-    fn add(&mut self, proof: [u8; 16], client: u64, expires: u64) {
-        self.entries.insert(proof, client);
+    /// Records `proof` of `owner` until `expires`; [`admits`](Self::admits) said yes.
+    fn add(&mut self, proof: [u8; 16], owner: Owner, expires: u64) {
+        self.entries.insert(proof, owner);
         self.expiry.entry(expires).or_default().push(proof);
-        let held = self.per_client.entry(client).or_insert(0);
-        *held = held.saturating_add(1);
+        self.counts.add(owner);
     }
 
     /// Removes up to `limit` entries that expired by `now`, earliest first.
@@ -321,13 +454,8 @@ impl Shard {
             let proofs = bucket.get_mut();
             while removed < limit {
                 let Some(proof) = proofs.pop() else { break };
-                if let Some(client) = self.entries.remove(&proof)
-                    && let Entry::Occupied(mut held) = self.per_client.entry(client)
-                {
-                    *held.get_mut() = held.get().saturating_sub(1);
-                    if *held.get() == 0 {
-                        held.remove();
-                    }
+                if let Some(owner) = self.entries.remove(&proof) {
+                    self.counts.release(owner);
                 }
                 removed += 1;
             }
@@ -388,22 +516,22 @@ impl InMemoryReplayStore {
         let ttl_secs = ttl.as_secs().saturating_add(u64::from(ttl.subsec_nanos() > 0));
         let expires = now.saturating_add(ttl_secs);
         let proof = truncate16(key.proof_id());
-        let client = truncate8(key.client_id());
+        let owner = Owner::of(key);
         let mut shard = lock(inner.shard(&proof)?);
         // A few per insert keep pace with expiry without ever stalling one request on a backlog.
         shard.remove_expired(now, EXPIRED_PER_INSERT);
         if shard.entries.contains_key(&proof) {
             return Ok(Insertion::AlreadyPresent);
         }
-        if shard.admits(client).is_err() {
+        if shard.admits(owner).is_err() {
             // Only a refusal pays for a sweep, of this shard alone (its counts alone decided),
             // then decides once more.
             shard.remove_expired(now, usize::MAX);
-            shard.admits(client)?;
+            shard.admits(owner)?;
         }
         // Under the shard lock since the check above: no other insert of this proof, and no
         // other change to the counts that admitted it, can come in between.
-        shard.add(proof, client, expires);
+        shard.add(proof, owner, expires);
         Ok(Insertion::Inserted)
     }
 }

@@ -15,9 +15,12 @@ use dpop_core::{
 };
 use tokio::sync::Barrier;
 
+/// Proof `jti` of one client key, recorded as validated. The limits most tests here pin are the
+/// whole store's, which only validated records may use; proof-only records have their own share
+/// (tested further down).
 fn key(jti: &str) -> ReplayKey {
     let thumbprint = dpop_core::Thumbprint::from_bytes([1; 32]);
-    ReplayKey::new(&thumbprint, jti)
+    ReplayKey::new(&thumbprint, jti).with_validated_token()
 }
 
 const TTL: Duration = Duration::from_secs(601);
@@ -86,8 +89,13 @@ async fn a_backlog_of_expired_entries_leaves_a_few_per_insert_and_all_before_a_r
     assert!(matches!(refused, Err(ReplayStoreError::Full)), "{refused:?}");
 }
 
-/// Proof `jti` of client key number `client`.
+/// Proof `jti` of client key number `client`, recorded as validated (see [`key`]).
 fn client_key(client: u64, jti: &str) -> ReplayKey {
+    proof_only_key(client, jti).with_validated_token()
+}
+
+/// Proof `jti` of client key number `client`, recorded as proof-only.
+fn proof_only_key(client: u64, jti: &str) -> ReplayKey {
     let mut thumbprint = [0xAA; 32];
     thumbprint[..8].copy_from_slice(&client.to_le_bytes());
     ReplayKey::new(&dpop_core::Thumbprint::from_bytes(thumbprint), jti)
@@ -426,21 +434,18 @@ fn sharded_store() -> InMemoryReplayStore {
     store
 }
 
-/// Inserts `attempts` proofs of client key `client` (or of a new key each, for `None`); returns
-/// how many were accepted, and how many had been when the first refusal came.
+/// Inserts the proofs `key(0)`, `key(1)`, … `key(attempts - 1)`, each refusal being one that
+/// `refusal` expects; returns how many were accepted, and how many had been when the first
+/// refusal came.
 async fn insert_many(
     store: &InMemoryReplayStore,
-    client: Option<u64>,
     attempts: usize,
+    key: impl Fn(usize) -> ReplayKey,
     refusal: fn(&ReplayStoreError) -> bool,
 ) -> (usize, Option<usize>) {
     let (mut accepted, mut first_refusal) = (0, None);
     for i in 0..attempts {
-        let key = match client {
-            Some(client) => client_key(client, &format!("many-{i}")),
-            None => client_key(1_000_000 + i as u64, "fresh"),
-        };
-        match store.insert_if_absent(key, TTL).await {
+        match store.insert_if_absent(key(i), TTL).await {
             Ok(Insertion::Inserted) => accepted += 1,
             Err(error) if refusal(&error) => {
                 first_refusal.get_or_insert(accepted);
@@ -449,6 +454,16 @@ async fn insert_many(
         }
     }
     (accepted, first_refusal)
+}
+
+/// Proofs of client key `client`.
+fn of(client: u64) -> impl Fn(usize) -> ReplayKey {
+    move |i| client_key(client, &format!("many-{i}"))
+}
+
+/// One proof each of new client keys, numbered from `first`.
+fn fresh(first: u64) -> impl Fn(usize) -> ReplayKey {
+    move |i| client_key(first + i as u64, "fresh")
 }
 
 fn is_full(error: &ReplayStoreError) -> bool {
@@ -463,7 +478,7 @@ fn is_quota(error: &ReplayStoreError) -> bool {
 async fn a_sharded_store_never_holds_more_than_its_capacity() {
     let store = sharded_store();
     // Twice the capacity in fresh keys: every shard is offered more than its share.
-    let (accepted, first_refusal) = insert_many(&store, None, 2 * SHARDED, is_full).await;
+    let (accepted, first_refusal) = insert_many(&store, 2 * SHARDED, fresh(1_000_000), is_full).await;
     // Each shard stopped at its share, and the shares add up to the capacity, not more.
     assert_eq!(accepted, SHARDED);
     assert_eq!(store.len(), SHARDED);
@@ -474,7 +489,7 @@ async fn a_sharded_store_never_holds_more_than_its_capacity() {
 async fn one_key_never_holds_more_than_its_quota_across_shards_and_others_are_served() {
     let store = sharded_store();
     let quota = SHARDED / 2;
-    let (accepted, first_refusal) = insert_many(&store, Some(7), 2 * quota, is_quota).await;
+    let (accepted, first_refusal) = insert_many(&store, 2 * quota, of(7), is_quota).await;
     assert_eq!(accepted, quota);
     // The shares approximate the quota closely: the key's fullest shard refuses first, when the
     // key holds about 3 standard deviations of a share (3 × 128 entries) less per shard. 5 %
@@ -497,7 +512,7 @@ async fn busy_keys_stop_at_each_shards_high_water_mark_across_shards() {
     // The mark is 98,304 (24,576 a shard); above it a key may hold 512 (128 a shard).
     let mut accepted = Vec::new();
     for client in [1, 2, 3] {
-        let (count, first_refusal) = insert_many(&store, Some(client), SHARDED, is_quota).await;
+        let (count, first_refusal) = insert_many(&store, SHARDED, of(client), is_quota).await;
         assert!(first_refusal.is_some(), "{client}");
         accepted.push(count);
     }
@@ -511,4 +526,69 @@ async fn busy_keys_stop_at_each_shards_high_water_mark_across_shards() {
             Insertion::Inserted
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proof-only records: half of the capacity, never the reserve; validated ones the whole.
+
+/// One proof-only proof each of new client keys, numbered from `first`.
+fn fresh_proof_only(first: u64) -> impl Fn(usize) -> ReplayKey {
+    move |i| proof_only_key(first + i as u64, "fresh")
+}
+
+#[tokio::test]
+async fn fresh_keys_writing_proof_only_records_stop_at_half_and_validated_ones_still_insert() {
+    // Capacity 1,000: proof-only records may hold 500.
+    let store = InMemoryReplayStore::builder().capacity(1_000).build().unwrap();
+    let (accepted, first_refusal) = insert_many(&store, 1_000, fresh_proof_only(0), is_full).await;
+    // Without the share the fresh keys would take all 1,000 entries, and 503 everyone.
+    assert_eq!(accepted, 500);
+    assert_eq!(first_refusal, Some(500));
+    // Validated records use the rest, up to the whole capacity.
+    let (accepted, _) = insert_many(&store, 500, fresh(10_000), is_full).await;
+    assert_eq!(accepted, 500);
+    assert_eq!(store.len(), 1_000);
+    // The class is not part of a proof's identity: a replay is a replay in either class.
+    let again = store.insert_if_absent(proof_only_key(0, "fresh").with_validated_token(), TTL).await;
+    assert_eq!(again.unwrap(), Insertion::AlreadyPresent);
+    let again = store.insert_if_absent(proof_only_key(10_000, "fresh"), TTL).await;
+    assert_eq!(again.unwrap(), Insertion::AlreadyPresent);
+}
+
+#[tokio::test]
+async fn proof_only_records_never_take_the_reserve_left_to_validated_keys_holding_few() {
+    let store = InMemoryReplayStore::builder().capacity(1_000).build().unwrap();
+    // Busy validated keys fill the store to its high-water mark, 750.
+    assert_eq!(flood(&store, 1, 1_000).await.0, 500);
+    assert_eq!(flood(&store, 2, 1_000).await.0, 250);
+    // A fresh key is small, yet its proof-only record may not enter the reserve...
+    let refused = store.insert_if_absent(proof_only_key(100, "fresh"), TTL).await;
+    assert!(matches!(refused, Err(ReplayStoreError::Full)), "{refused:?}");
+    // ...which stays for validated keys holding few entries.
+    let (accepted, _) = insert_many(&store, 250, fresh(200), is_full).await;
+    assert_eq!(accepted, 250);
+}
+
+#[tokio::test]
+async fn one_proof_only_key_stops_below_the_proof_only_share_leaving_it_to_others() {
+    // Capacity 1,000: proof-only records hold 500 at most; above 375 only keys holding fewer than
+    // 3 entries may add one.
+    let store = InMemoryReplayStore::builder().capacity(1_000).build().unwrap();
+    let (accepted, _) = insert_many(&store, 2_000, |i| proof_only_key(7, &format!("flood-{i}")), is_quota).await;
+    // Its quota is 500: without the proof-only mark it would take the whole share.
+    assert_eq!(accepted, 375);
+    let (accepted, _) = insert_many(&store, 1_000, fresh_proof_only(1_000), is_full).await;
+    assert_eq!(accepted, 125);
+    let validated = store.insert_if_absent(client_key(5_000, "validated"), TTL).await;
+    assert_eq!(validated.unwrap(), Insertion::Inserted);
+}
+
+#[tokio::test]
+async fn a_sharded_store_keeps_proof_only_records_to_half_exactly() {
+    let store = sharded_store();
+    let (accepted, _) = insert_many(&store, 2 * SHARDED, fresh_proof_only(1_000_000), is_full).await;
+    // Each shard stopped at its share of the proof-only half; the shares add up to it exactly.
+    assert_eq!(accepted, SHARDED / 2);
+    let (accepted, first_refusal) = insert_many(&store, 1_000, fresh(10), is_full).await;
+    assert_eq!((accepted, first_refusal), (1_000, None));
 }
