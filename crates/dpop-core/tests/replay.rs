@@ -592,3 +592,21 @@ async fn a_sharded_store_keeps_proof_only_records_to_half_exactly() {
     let (accepted, first_refusal) = insert_many(&store, 1_000, fresh(10), is_full).await;
     assert_eq!((accepted, first_refusal), (1_000, None));
 }
+
+#[tokio::test]
+async fn the_verifier_records_proof_only_unless_told_the_token_was_validated() {
+    // Capacity 2: one proof-only record at most (the fixture's one key may hold both entries).
+    let clock = ManualClock::at(NOW);
+    let store = InMemoryReplayStore::builder().capacity(2).per_key_quota(2).clock(clock.clone()).build().unwrap();
+    let verifier = DpopVerifier::builder().clock(clock.clone()).replay_store(store.clone()).build().unwrap();
+    let f = Fixture::with_verifier(verifier, clock);
+    let request = ProofRequest::new(METHOD, URL).access_token(TOKEN);
+    f.verify(&f.valid()).await.unwrap();
+    // A second proof-only record does not fit...
+    assert_eq!(f.verify(&f.valid()).await.unwrap_err(), DpopError::ReplayStoreFull);
+    // ...a validated one does.
+    let proof = f.valid();
+    let checked = f.verifier.check([proof.as_bytes()], &request).unwrap();
+    f.verifier.record(checked.with_validated_token()).await.unwrap();
+    assert_eq!(store.len(), 2);
+}
