@@ -69,15 +69,16 @@
 //!
 //! # Many cores
 //!
-//! Entries live in shards, chosen by a keyed hash of the proof. Each shard has one lock over
-//! its entries, its expiry index and its own counts (its entries, its proof-only entries, the
-//! entries of each client key in it), and enforces its share of every limit: of `n` shards, shard `i` gets `⌊L / n⌋`
-//! of a limit `L`, plus one if `i < L mod n`, so the shares of every limit add up to exactly the
-//! whole (the small-key threshold's share is at least one). An insert takes one shard lock and touches nothing shared beyond it: no global counter,
-//! no per-key counter of its own, so two inserts of one client key meet only when their proofs
-//! fall in the same shard. A thread holds at most one shard lock at a time and no other lock
-//! ([`len`](InMemoryReplayStore::len) takes them one after another): there is no lock order to
-//! get wrong.
+//! Entries live in shards, chosen by a keyed hash of the proof. Each shard has one lock over its
+//! entries, its expiry index and its own counts (its entries, its proof-only entries, the
+//! entries of each client key in it), and enforces its share of every limit: of `n` shards,
+//! shard `i` gets `⌊L / n⌋` of a limit `L`, plus one if `i < L mod n`, so the shares of every
+//! limit add up to exactly the whole (the small-key threshold's share is at least one). An
+//! insert takes one shard lock and touches nothing shared beyond it: no global counter, no
+//! per-key counter of its own, so two inserts of one client key meet only when their proofs
+//! fall in the same shard; shards are aligned so that no two share a cache line. A thread holds
+//! at most one shard lock at a time and no other lock ([`len`](InMemoryReplayStore::len) takes
+//! them one after another): there is no lock order to get wrong.
 //!
 //! **What the shares keep exact.** No shard exceeds its share, so the store never holds more
 //! than `C` entries, one key never more than `Q`, proof-only records never more than `P`; every
@@ -88,17 +89,20 @@
 //! all, and the first `Full` comes a little before `C` entries (other shards still accept until
 //! they are full too). The gap is a few standard deviations of a share, about `3 × √share`
 //! entries per shard: under 3 % of the limit while a shard's share is at least 16,384 entries.
-//! Hence the number of shards: four per core, but at most `min(C, Q) / 16,384` (and 1,024), at
-//! least one. The default store has 8 shards on 2 cores, 61 from 16 cores on (a share of the
-//! default quota is then 16,393 entries). A store whose capacity or quota is below 32,768 has
-//! one shard, and its limits hold entry for entry as the table above says.
+//!
+//! **How many shards.** Thirty-two per core, so that two threads seldom want one lock at once
+//! (a lock found taken may put the thread to sleep, far dearer than the insert), but at most
+//! `min(C, Q) / 16,384` (and 1,024), and at least one. The default store has 61 shards from
+//! 2 cores on (a share of the default quota is 16,393 entries), 32 on one core. A store whose
+//! capacity or quota is below 32,768 has one shard, and its limits hold entry for entry as the
+//! table above says.
 //!
 //! Expiry is filed by the second an entry expires (an ordered map of seconds per shard), so a
 //! long-lived record never holds back short-lived ones behind it; each insert removes up to
 //! [`EXPIRED_PER_INSERT`] expired entries of its shard, and a refusal first sweeps every expired
 //! entry of its shard (the only one whose counts decided it), then decides again. The
-//! `replay_concurrency` bench of this crate measures inserts from 1 to 8 threads, on one client
-//! key and on many.
+//! `replay_concurrency` bench of this crate measures inserts into the default store from 1 to 8
+//! threads, on one client key and on many.
 
 use std::collections::hash_map::Entry;
 use std::collections::hash_map::RandomState;
@@ -254,7 +258,7 @@ const SMALL_KEY_DIVISOR: usize = 64;
 const PROOF_ONLY_DIVISOR: usize = 2;
 
 /// Shards per core, so that threads seldom meet on one lock.
-const SHARDS_PER_CORE: usize = 4;
+const SHARDS_PER_CORE: usize = 32;
 /// The least share of the smaller of the capacity and the per-key quota a shard may have: below
 /// it, a key's entries spread too unevenly over the shards for the shares to add up to the
 /// global limits closely (see the module documentation).
@@ -366,9 +370,16 @@ impl Owner {
 }
 
 /// One shard: its proofs, when they expire, and its counts, all under its lock.
+///
+/// Aligned to two cache lines, so that no two shards share one: a shard's lock and counts move
+/// between cores only when inserts of both land in that shard.
+#[repr(align(128))]
 struct Shard {
     /// Proof id (truncated: 128 bits keep collisions out of reach) → its owner.
     entries: HashMap<[u8; 16], Owner>,
+    /// The earliest second in `expiry` (`u64::MAX` when empty): most inserts find nothing
+    /// expired without reading the index, which other cores' inserts keep writing.
+    earliest: u64,
     /// Expiry second → the proofs expiring then.
     expiry: BTreeMap<u64, Vec<[u8; 16]>>,
     counts: Counts,
@@ -409,7 +420,7 @@ impl Counts {
 
 impl Shard {
     fn new(limits: Limits) -> Self {
-        Self { entries: HashMap::new(), expiry: BTreeMap::new(), counts: Counts::default(), limits }
+        Self { entries: HashMap::new(), earliest: u64::MAX, expiry: BTreeMap::new(), counts: Counts::default(), limits }
     }
 
     /// Whether `owner` may add an entry, by this shard's share of the limits.
@@ -440,11 +451,15 @@ impl Shard {
     fn add(&mut self, proof: [u8; 16], owner: Owner, expires: u64) {
         self.entries.insert(proof, owner);
         self.expiry.entry(expires).or_default().push(proof);
+        self.earliest = self.earliest.min(expires);
         self.counts.add(owner);
     }
 
     /// Removes up to `limit` entries that expired by `now`, earliest first.
     fn remove_expired(&mut self, now: u64, limit: usize) {
+        if self.earliest > now {
+            return;
+        }
         let mut removed = 0;
         while removed < limit {
             let Some(mut bucket) = self.expiry.first_entry() else { break };
@@ -463,6 +478,7 @@ impl Shard {
                 bucket.remove();
             }
         }
+        self.earliest = self.expiry.first_key_value().map_or(u64::MAX, |(second, _)| *second);
     }
 }
 
@@ -652,12 +668,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shards_are_four_per_core_while_each_keeps_a_large_share_of_the_quota_and_capacity() {
+    fn shards_are_thirty_two_per_core_while_each_keeps_a_large_share_of_the_quota_and_capacity() {
         let default = Limits::new(DEFAULT_CAPACITY, default_quota(DEFAULT_CAPACITY));
-        assert_eq!(default.shards(1), 4);
-        assert_eq!(default.shards(2), 8);
-        // A share of the default quota stays at 16,384 or more: 61 shards from 16 cores on.
-        assert_eq!(default.shards(16), 61);
+        assert_eq!(default.shards(1), 32);
+        // A share of the default quota stays at 16,384 or more: 61 shards from 2 cores on.
+        assert_eq!(default.shards(2), 61);
         assert_eq!(default.shards(1_000), 61);
         // Small limits, or a small quota in a large store: one shard, exact limits.
         assert_eq!(Limits::new(10, 3).shards(64), 1);
