@@ -447,9 +447,9 @@ impl Shard {
         Ok(())
     }
 
-    /// Records `proof` of `owner` until `expires`; [`admits`](Self::admits) said yes.
-    fn add(&mut self, proof: [u8; 16], owner: Owner, expires: u64) {
-        self.entries.insert(proof, owner);
+    /// Files `proof` of `owner`, just entered in `entries`, to expire at `expires` and in the
+    /// counts; [`admits`](Self::admits) said yes.
+    fn file(&mut self, proof: [u8; 16], owner: Owner, expires: u64) {
         self.expiry.entry(expires).or_default().push(proof);
         self.earliest = self.earliest.min(expires);
         self.counts.add(owner);
@@ -533,21 +533,29 @@ impl InMemoryReplayStore {
         let expires = now.saturating_add(ttl_secs);
         let proof = truncate16(key.proof_id());
         let owner = Owner::of(key);
-        let mut shard = lock(inner.shard(&proof)?);
+        let mut guard = lock(inner.shard(&proof)?);
+        let shard = &mut *guard;
         // A few per insert keep pace with expiry without ever stalling one request on a backlog.
         shard.remove_expired(now, EXPIRED_PER_INSERT);
-        if shard.entries.contains_key(&proof) {
-            return Ok(Insertion::AlreadyPresent);
+        // Decided before the lookup, so that one lookup finds the proof or the place for it.
+        let admitted = shard.admits(owner);
+        match shard.entries.entry(proof) {
+            Entry::Occupied(_) => return Ok(Insertion::AlreadyPresent),
+            Entry::Vacant(vacant) if admitted.is_ok() => {
+                vacant.insert(owner);
+            }
+            Entry::Vacant(_) => {
+                // Only a refusal pays for a sweep, of this shard alone (its counts alone
+                // decided), then decides once more. The sweep removes entries, never this proof's
+                // (it was absent).
+                shard.remove_expired(now, usize::MAX);
+                shard.admits(owner)?;
+                shard.entries.insert(proof, owner);
+            }
         }
-        if shard.admits(owner).is_err() {
-            // Only a refusal pays for a sweep, of this shard alone (its counts alone decided),
-            // then decides once more.
-            shard.remove_expired(now, usize::MAX);
-            shard.admits(owner)?;
-        }
-        // Under the shard lock since the check above: no other insert of this proof, and no
-        // other change to the counts that admitted it, can come in between.
-        shard.add(proof, owner, expires);
+        // Under the shard lock since the lookup: no other insert of this proof, and no other
+        // change to the counts that admitted it, can come in between.
+        shard.file(proof, owner, expires);
         Ok(Insertion::Inserted)
     }
 }
