@@ -15,9 +15,12 @@ use dpop_core::{
 };
 use tokio::sync::Barrier;
 
+/// Proof `jti` of one client key, recorded as validated. The limits most tests here pin are the
+/// whole store's, which only validated records may use; proof-only records have their own share
+/// (tested further down).
 fn key(jti: &str) -> ReplayKey {
     let thumbprint = dpop_core::Thumbprint::from_bytes([1; 32]);
-    ReplayKey::new(&thumbprint, jti)
+    ReplayKey::new(&thumbprint, jti).with_validated_token()
 }
 
 const TTL: Duration = Duration::from_secs(601);
@@ -86,8 +89,13 @@ async fn a_backlog_of_expired_entries_leaves_a_few_per_insert_and_all_before_a_r
     assert!(matches!(refused, Err(ReplayStoreError::Full)), "{refused:?}");
 }
 
-/// Proof `jti` of client key number `client`.
+/// Proof `jti` of client key number `client`, recorded as validated (see [`key`]).
 fn client_key(client: u64, jti: &str) -> ReplayKey {
+    proof_only_key(client, jti).with_validated_token()
+}
+
+/// Proof `jti` of client key number `client`, recorded as proof-only.
+fn proof_only_key(client: u64, jti: &str) -> ReplayKey {
     let mut thumbprint = [0xAA; 32];
     thumbprint[..8].copy_from_slice(&client.to_le_bytes());
     ReplayKey::new(&dpop_core::Thumbprint::from_bytes(thumbprint), jti)
@@ -322,7 +330,10 @@ async fn a_busy_agent_on_the_default_store_is_never_refused() {
     let clock = ManualClock::at(NOW);
     let store = InMemoryReplayStore::builder().clock(clock.clone()).build().unwrap();
     assert_eq!(drive_one_key(&store, &clock, 17, 20 * 60).await, 0);
-    assert!(store.len() <= 17 * 302, "{}", store.len());
+    // Live entries, and the expired ones no insert has removed yet: an expired entry stays until
+    // an insert lands in its shard, about one per shard at this rate (the default store has at
+    // most 61 shards), never the 20 minutes' worth.
+    assert!(store.len() <= 17 * 302 + 4 * 61, "{}", store.len());
 }
 
 /// Inserts proofs of client key `client` until one is refused; returns how many were accepted
@@ -410,4 +421,195 @@ fn not_now_refusals_carry_retry_after_and_a_key_over_its_quota_gets_429() {
     let replayed = guard.reject(DpopError::Replayed).reply();
     assert_eq!(replayed.status(), 401);
     assert!(!replayed.headers().any(|(name, _)| name == "retry-after"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several shards: each enforces its share of every limit.
+
+/// A store with four shards whatever the machine: capacity 2^17 with its default quota 2^16
+/// leaves room for exactly four shares of 16,384, and there are more shards per core than that.
+const SHARDED: usize = 1 << 17;
+
+fn sharded_store() -> InMemoryReplayStore {
+    let store = InMemoryReplayStore::builder().capacity(SHARDED).build().unwrap();
+    // The premise of these tests (the shard count is otherwise internal).
+    assert!(format!("{store:?}").contains("shards: 4"), "{store:?}");
+    store
+}
+
+/// Inserts the proofs `key(0)`, `key(1)`, … `key(attempts - 1)`, each refusal being one that
+/// `refusal` expects; returns how many were accepted, and how many had been when the first
+/// refusal came.
+async fn insert_many(
+    store: &InMemoryReplayStore,
+    attempts: usize,
+    key: impl Fn(usize) -> ReplayKey,
+    refusal: fn(&ReplayStoreError) -> bool,
+) -> (usize, Option<usize>) {
+    let (mut accepted, mut first_refusal) = (0, None);
+    for i in 0..attempts {
+        match store.insert_if_absent(key(i), TTL).await {
+            Ok(Insertion::Inserted) => accepted += 1,
+            Err(error) if refusal(&error) => {
+                first_refusal.get_or_insert(accepted);
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    (accepted, first_refusal)
+}
+
+/// Proofs of client key `client`.
+fn of(client: u64) -> impl Fn(usize) -> ReplayKey {
+    move |i| client_key(client, &format!("many-{i}"))
+}
+
+/// One proof each of new client keys, numbered from `first`.
+fn fresh(first: u64) -> impl Fn(usize) -> ReplayKey {
+    move |i| client_key(first + i as u64, "fresh")
+}
+
+fn is_full(error: &ReplayStoreError) -> bool {
+    matches!(error, ReplayStoreError::Full)
+}
+
+fn is_quota(error: &ReplayStoreError) -> bool {
+    matches!(error, ReplayStoreError::QuotaExceeded)
+}
+
+#[tokio::test]
+async fn a_sharded_store_never_holds_more_than_its_capacity() {
+    let store = sharded_store();
+    // Twice the capacity in fresh keys: every shard is offered more than its share.
+    let (accepted, first_refusal) = insert_many(&store, 2 * SHARDED, fresh(1_000_000), is_full).await;
+    // Each shard stopped at its share, and the shares add up to the capacity, not more.
+    assert_eq!(accepted, SHARDED);
+    assert_eq!(store.len(), SHARDED);
+    assert!(first_refusal.is_some());
+}
+
+#[tokio::test]
+async fn one_key_never_holds_more_than_its_quota_across_shards_and_others_are_served() {
+    let store = sharded_store();
+    let quota = SHARDED / 2;
+    let (accepted, first_refusal) = insert_many(&store, 2 * quota, of(7), is_quota).await;
+    assert_eq!(accepted, quota);
+    // The shares approximate the quota closely: the key's fullest shard refuses first, when the
+    // key holds about 3 standard deviations of a share (3 × 128 entries) less per shard. 5 %
+    // below the quota is tens of standard deviations away: this fails only if the shares are
+    // far smaller than the shard count rule promises.
+    let first_refusal = first_refusal.unwrap();
+    assert!(first_refusal >= quota - quota / 20, "{first_refusal}");
+    assert!(first_refusal < quota, "{first_refusal}");
+    for client in 0..1_000 {
+        assert_eq!(
+            store.insert_if_absent(client_key(10_000 + client, "other"), TTL).await.unwrap(),
+            Insertion::Inserted
+        );
+    }
+}
+
+#[tokio::test]
+async fn busy_keys_stop_at_each_shards_high_water_mark_across_shards() {
+    let store = sharded_store();
+    // The mark is 98,304 (24,576 a shard); above it a key may hold 512 (128 a shard).
+    let mut accepted = Vec::new();
+    for client in [1, 2, 3] {
+        let (count, first_refusal) = insert_many(&store, SHARDED, of(client), is_quota).await;
+        assert!(first_refusal.is_some(), "{client}");
+        accepted.push(count);
+    }
+    // Every shard is offered more than each share, and the shares add up exactly: the quota,
+    // the rest of the mark, the small keys' threshold.
+    assert_eq!(accepted, [SHARDED / 2, SHARDED * 3 / 4 - SHARDED / 2, SHARDED / 4 / 64]);
+    // The reserve is left to keys holding few entries.
+    for client in 0..1_000 {
+        assert_eq!(
+            store.insert_if_absent(client_key(10_000 + client, "small"), TTL).await.unwrap(),
+            Insertion::Inserted
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proof-only records: half of the capacity, never the reserve; validated ones the whole.
+
+/// One proof-only proof each of new client keys, numbered from `first`.
+fn fresh_proof_only(first: u64) -> impl Fn(usize) -> ReplayKey {
+    move |i| proof_only_key(first + i as u64, "fresh")
+}
+
+#[tokio::test]
+async fn fresh_keys_writing_proof_only_records_stop_at_half_and_validated_ones_still_insert() {
+    // Capacity 1,000: proof-only records may hold 500.
+    let store = InMemoryReplayStore::builder().capacity(1_000).build().unwrap();
+    let (accepted, first_refusal) = insert_many(&store, 1_000, fresh_proof_only(0), is_full).await;
+    // Without the share the fresh keys would take all 1,000 entries, and 503 everyone.
+    assert_eq!(accepted, 500);
+    assert_eq!(first_refusal, Some(500));
+    // Validated records use the rest, up to the whole capacity.
+    let (accepted, _) = insert_many(&store, 500, fresh(10_000), is_full).await;
+    assert_eq!(accepted, 500);
+    assert_eq!(store.len(), 1_000);
+    // The class is not part of a proof's identity: a replay is a replay in either class.
+    let again = store.insert_if_absent(proof_only_key(0, "fresh").with_validated_token(), TTL).await;
+    assert_eq!(again.unwrap(), Insertion::AlreadyPresent);
+    let again = store.insert_if_absent(proof_only_key(10_000, "fresh"), TTL).await;
+    assert_eq!(again.unwrap(), Insertion::AlreadyPresent);
+}
+
+#[tokio::test]
+async fn proof_only_records_never_take_the_reserve_left_to_validated_keys_holding_few() {
+    let store = InMemoryReplayStore::builder().capacity(1_000).build().unwrap();
+    // Busy validated keys fill the store to its high-water mark, 750.
+    assert_eq!(flood(&store, 1, 1_000).await.0, 500);
+    assert_eq!(flood(&store, 2, 1_000).await.0, 250);
+    // A fresh key is small, yet its proof-only record may not enter the reserve...
+    let refused = store.insert_if_absent(proof_only_key(100, "fresh"), TTL).await;
+    assert!(matches!(refused, Err(ReplayStoreError::Full)), "{refused:?}");
+    // ...which stays for validated keys holding few entries.
+    let (accepted, _) = insert_many(&store, 250, fresh(200), is_full).await;
+    assert_eq!(accepted, 250);
+}
+
+#[tokio::test]
+async fn one_proof_only_key_stops_below_the_proof_only_share_leaving_it_to_others() {
+    // Capacity 1,000: proof-only records hold 500 at most; above 375 only keys holding fewer than
+    // 3 entries may add one.
+    let store = InMemoryReplayStore::builder().capacity(1_000).build().unwrap();
+    let (accepted, _) = insert_many(&store, 2_000, |i| proof_only_key(7, &format!("flood-{i}")), is_quota).await;
+    // Its quota is 500: without the proof-only mark it would take the whole share.
+    assert_eq!(accepted, 375);
+    let (accepted, _) = insert_many(&store, 1_000, fresh_proof_only(1_000), is_full).await;
+    assert_eq!(accepted, 125);
+    let validated = store.insert_if_absent(client_key(5_000, "validated"), TTL).await;
+    assert_eq!(validated.unwrap(), Insertion::Inserted);
+}
+
+#[tokio::test]
+async fn a_sharded_store_keeps_proof_only_records_to_half_exactly() {
+    let store = sharded_store();
+    let (accepted, _) = insert_many(&store, 2 * SHARDED, fresh_proof_only(1_000_000), is_full).await;
+    // Each shard stopped at its share of the proof-only half; the shares add up to it exactly.
+    assert_eq!(accepted, SHARDED / 2);
+    let (accepted, first_refusal) = insert_many(&store, 1_000, fresh(10), is_full).await;
+    assert_eq!((accepted, first_refusal), (1_000, None));
+}
+
+#[tokio::test]
+async fn the_verifier_records_proof_only_unless_told_the_token_was_validated() {
+    // Capacity 2: one proof-only record at most (the fixture's one key may hold both entries).
+    let clock = ManualClock::at(NOW);
+    let store = InMemoryReplayStore::builder().capacity(2).per_key_quota(2).clock(clock.clone()).build().unwrap();
+    let verifier = DpopVerifier::builder().clock(clock.clone()).replay_store(store.clone()).build().unwrap();
+    let f = Fixture::with_verifier(verifier, clock);
+    let request = ProofRequest::new(METHOD, URL).access_token(TOKEN);
+    f.verify(&f.valid()).await.unwrap();
+    // A second proof-only record does not fit...
+    assert_eq!(f.verify(&f.valid()).await.unwrap_err(), DpopError::ReplayStoreFull);
+    // ...a validated one does.
+    let proof = f.valid();
+    let checked = f.verifier.check([proof.as_bytes()], &request).unwrap();
+    f.verifier.record(checked.with_validated_token()).await.unwrap();
+    assert_eq!(store.len(), 2);
 }

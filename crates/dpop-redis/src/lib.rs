@@ -92,6 +92,9 @@
 //! (with a margin) to protect a smaller Redis; `None` turns the quota off, leaving memory
 //! bounded only by `maxmemory` (a full `noeviction` Redis refuses writes: 503 for everyone).
 //!
+//! Unlike the in-memory store, it gives proof-only records no smaller share: it ignores
+//! [`ReplayKey::has_validated_token`](dpop_core::replay::ReplayKey::has_validated_token).
+//!
 //! # Failures are rejections
 //!
 //! Every operation has a deadline ([`DEFAULT_TIMEOUT`], see

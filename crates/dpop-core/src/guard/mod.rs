@@ -239,7 +239,8 @@ impl DpopGuard {
                 let claims = validator.validate_hashed(hashed).await.map_err(|e| self.reject(token_error(e)))?;
                 self.check_token(scheme, proof.as_ref(), &claims).map_err(|e| self.reject(e))?;
                 let proof = match proof {
-                    Some(unrecorded) => Some(self.record(unrecorded).await?),
+                    // `check_token` found the validated token bound to the proof's key.
+                    Some(unrecorded) => Some(self.record(unrecorded.with_validated_token()).await?),
                     None => None,
                 };
                 let next_nonce = self.next_nonce(proof.as_ref());

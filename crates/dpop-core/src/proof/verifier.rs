@@ -180,12 +180,21 @@ impl VerifiedProof {
 /// with a valid token can write to the replay store.
 #[derive(Debug)]
 #[must_use = "a checked proof is not verified until it is recorded"]
-pub struct UnrecordedProof(VerifiedProof);
+pub struct UnrecordedProof(VerifiedProof, /* the token was validated and bound */ bool);
 
 impl UnrecordedProof {
     /// The checked proof, for decisions before recording (token binding, logging).
     pub const fn proof(&self) -> &VerifiedProof {
         &self.0
+    }
+
+    /// Says that the request's access token was validated and is bound to this proof's key
+    /// ([`VerifiedProof::check_key_binding`]): its replay record may then use the whole capacity
+    /// of the in-memory store, where a proof-only record may use half
+    /// ([`ReplayKey::with_validated_token`]). [`DpopGuard`](crate::DpopGuard) does this itself.
+    pub const fn with_validated_token(mut self) -> Self {
+        self.1 = true;
+        self
     }
 }
 
@@ -269,7 +278,7 @@ impl DpopVerifier {
     where
         I: IntoIterator<Item = &'v [u8]>,
     {
-        self.run_checks(dpop_header_values, request).map(UnrecordedProof).inspect_err(|error| {
+        self.run_checks(dpop_header_values, request).map(|proof| UnrecordedProof(proof, false)).inspect_err(|error| {
             tracing::debug!(%error, method = request.method, "DPoP proof rejected");
         })
     }
@@ -278,14 +287,16 @@ impl DpopVerifier {
     ///
     /// The record lives until the proof's `iat` leaves the acceptance window
     /// ([`record_ttl`](Self::record_ttl)): from then on the `iat` check refuses the proof anyway.
+    /// It is a proof-only record unless [`UnrecordedProof::with_validated_token`] said otherwise.
     ///
     /// # Errors
     ///
     /// [`DpopError::Replayed`] for a proof seen before; a store that is full, over this key's
     /// quota or failing is a rejection too, never an acceptance.
     pub async fn record(&self, proof: UnrecordedProof) -> Result<VerifiedProof, DpopError> {
-        let UnrecordedProof(proof) = proof;
+        let UnrecordedProof(proof, validated_token) = proof;
         let key = ReplayKey::new(&proof.thumbprint, &proof.jti);
+        let key = if validated_token { key.with_validated_token() } else { key };
         let ttl = self.record_ttl(proof.issued_at);
         match self.inner.replay_store.insert_if_absent(key, ttl).await {
             Ok(Insertion::Inserted) => Ok(proof),
