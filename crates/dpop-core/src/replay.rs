@@ -63,9 +63,9 @@
 //! smaller one would throttle a proof-only server's single busy key sooner than `3C/8`
 //! (750,000 entries by default, 2,500 proofs/s for ever).
 //!
-//! Memory: about 70 bytes per live entry (the `replay_memory` example of this crate measures the
+//! Memory: about 78 bytes per live entry (the `replay_memory` example of this crate measures the
 //! resident memory of 1,000,000 entries from 1,000 keys), so the default capacity costs at most
-//! about 140 MB, and only while that many proofs are live; an empty store costs a few kilobytes.
+//! about 160 MB, and only while that many proofs are live; an empty store costs a few kilobytes.
 //!
 //! # Many cores
 //!
