@@ -43,11 +43,11 @@ trap cleanup EXIT
 
 start=$(date +%s)
 echo "== build (release)"
-cargo build --release -p dpop-bench
-cargo build --release -p dpop-core --example replay_memory
-cargo bench -p dpop-core --bench verify --no-run
-cargo bench -p dpop-bench --bench guard --no-run
-cargo bench -p dpop-core --bench replay_concurrency --no-run
+cargo build --locked --release -p dpop-bench
+cargo build --locked --release -p dpop-core --example replay_memory
+cargo bench --locked -p dpop-core --bench verify --no-run
+cargo bench --locked -p dpop-bench --bench guard --no-run
+cargo bench --locked -p dpop-core --bench replay_concurrency --no-run
 built=$(date +%s)
 
 echo
@@ -89,14 +89,14 @@ echo "== load benchmark"
 
 echo
 echo "== criterion: dpop-core verify"
-cargo bench -p dpop-core --bench verify -- --measurement-time "$MEASUREMENT_TIME"
+cargo bench --locked -p dpop-core --bench verify -- --measurement-time "$MEASUREMENT_TIME"
 # Read right away: dpop-bench's bench below writes verify/signature_only again.
 "$TARGET_DIR/release/dpop-bench" criterion-ratio "$TARGET_DIR/criterion" verify/full verify/signature_only \
     | tee "$OUT/core.txt"
 
 echo
 echo "== criterion: dpop-bench guard (DpopGuard::authorize with a cached JWT)"
-cargo bench -p dpop-bench --bench guard -- --measurement-time "$MEASUREMENT_TIME"
+cargo bench --locked -p dpop-bench --bench guard -- --measurement-time "$MEASUREMENT_TIME"
 "$TARGET_DIR/release/dpop-bench" criterion-ratio "$TARGET_DIR/criterion" verify/full_with_jwt_cached \
     verify/signature_only | tee "$OUT/guard.txt"
 
@@ -106,7 +106,7 @@ echo "== in-memory replay store: memory per entry"
 
 echo
 echo "== criterion: in-memory replay store, inserts from 1, 2, 4, 8 threads"
-cargo bench -p dpop-core --bench replay_concurrency -- --measurement-time "$MEASUREMENT_TIME" \
+cargo bench --locked -p dpop-core --bench replay_concurrency -- --measurement-time "$MEASUREMENT_TIME" \
     | tee "$OUT/concurrency.txt"
 
 end=$(date +%s)
