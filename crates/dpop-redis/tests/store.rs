@@ -14,7 +14,7 @@ use common::{
     NO_HANG, REDIS_URL, RELAXED_TIMEOUT, TTL, cleanup, client_key, direct, expected_name, key, keys, store,
     unavailable_kind,
 };
-use dpop_core::replay::{Insertion, ReplayStoreError};
+use dpop_core::replay::{Insertion, ReplayKey, ReplayStoreError};
 use dpop_core::{DpopError, DpopKey, DpopVerifier, ProofRequest, replay::ReplayStore};
 use dpop_redis::{
     ConnectError, DEFAULT_PER_KEY_QUOTA, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisReplayStore, UnavailableKind,
@@ -177,28 +177,45 @@ async fn the_quota_holds_under_concurrency() {
     require_redis!();
     let prefix = common::unique_prefix("quota-race");
     const QUOTA: u64 = 10;
-    const TASKS: usize = 64;
     let stores = [quota_store(&prefix, QUOTA).await, quota_store(&prefix, QUOTA).await];
-    let barrier = Arc::new(Barrier::new(TASKS));
-    let mut handles = Vec::with_capacity(TASKS);
-    for i in 0..TASKS {
-        let store = stores[i % 2].clone();
-        let barrier = barrier.clone();
+    let outcomes = race(&stores, |i| client_key(9, &format!("race-{i}"))).await;
+    assert_eq!(outcomes, Outcomes { inserted: 10, present: 0, over_quota: RACERS - 10 });
+    cleanup(&prefix).await;
+}
+
+/// Tasks that insert at the same moment, half through each of two replicas' stores.
+const RACERS: usize = 64;
+
+/// What the racers got.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Outcomes {
+    inserted: usize,
+    present: usize,
+    over_quota: usize,
+}
+
+/// Runs [`RACERS`] inserts of `key_of(task)` at once, alternating between `stores`; any other
+/// outcome than inserted, already present or over quota fails the test.
+async fn race(stores: &[RedisReplayStore; 2], key_of: impl Fn(usize) -> ReplayKey) -> Outcomes {
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let mut handles = Vec::with_capacity(RACERS);
+    for (i, store) in stores.iter().cycle().take(RACERS).enumerate() {
+        let (store, barrier, key) = (store.clone(), barrier.clone(), key_of(i));
         handles.push(tokio::spawn(async move {
             barrier.wait().await;
-            store.insert_if_absent(client_key(9, &format!("race-{i}")), TTL).await
+            store.insert_if_absent(key, TTL).await
         }));
     }
-    let (mut inserted, mut refused) = (0, 0);
+    let mut outcomes = Outcomes::default();
     for handle in handles {
         match handle.await.unwrap() {
-            Ok(Insertion::Inserted) => inserted += 1,
-            Err(ReplayStoreError::QuotaExceeded) => refused += 1,
-            other => panic!("{other:?}"),
+            Ok(Insertion::Inserted) => outcomes.inserted += 1,
+            Ok(Insertion::AlreadyPresent) => outcomes.present += 1,
+            Err(ReplayStoreError::QuotaExceeded) => outcomes.over_quota += 1,
+            Err(error) => panic!("store error under concurrency: {error}"),
         }
     }
-    assert_eq!((inserted, refused), (10, TASKS - 10));
-    cleanup(&prefix).await;
+    outcomes
 }
 
 #[tokio::test]
@@ -254,28 +271,8 @@ async fn concurrent_inserts_of_one_key_across_replicas_insert_once() {
     require_redis!();
     let prefix = common::unique_prefix("race");
     let stores = [store(&prefix).await, store(&prefix).await];
-    const TASKS: usize = 64;
-    let barrier = Arc::new(Barrier::new(TASKS));
-
-    let mut handles = Vec::with_capacity(TASKS);
-    for i in 0..TASKS {
-        let store = stores[i % 2].clone();
-        let barrier = barrier.clone();
-        handles.push(tokio::spawn(async move {
-            barrier.wait().await;
-            store.insert_if_absent(key("contended"), TTL).await
-        }));
-    }
-    let mut inserted = 0;
-    let mut present = 0;
-    for handle in handles {
-        match handle.await.unwrap() {
-            Ok(Insertion::Inserted) => inserted += 1,
-            Ok(Insertion::AlreadyPresent) => present += 1,
-            Err(error) => panic!("store error under concurrency: {error}"),
-        }
-    }
-    assert_eq!((inserted, present), (1, TASKS - 1));
+    let outcomes = race(&stores, |_| key("contended")).await;
+    assert_eq!(outcomes, Outcomes { inserted: 1, present: RACERS - 1, over_quota: 0 });
     cleanup(&prefix).await;
 }
 
