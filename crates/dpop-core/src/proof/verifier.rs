@@ -180,12 +180,16 @@ impl VerifiedProof {
 /// with a valid token can write to the replay store.
 #[derive(Debug)]
 #[must_use = "a checked proof is not verified until it is recorded"]
-pub struct UnrecordedProof(VerifiedProof, /* the token was validated and bound */ bool);
+pub struct UnrecordedProof {
+    proof: VerifiedProof,
+    /// The request's access token was validated and is bound to the proof's key.
+    validated_token: bool,
+}
 
 impl UnrecordedProof {
     /// The checked proof, for decisions before recording (token binding, logging).
     pub const fn proof(&self) -> &VerifiedProof {
-        &self.0
+        &self.proof
     }
 
     /// Says that the request's access token was validated and is bound to this proof's key
@@ -193,7 +197,7 @@ impl UnrecordedProof {
     /// of the in-memory store, where a proof-only record may use half
     /// ([`ReplayKey::with_validated_token`]). [`DpopGuard`](crate::DpopGuard) does this itself.
     pub const fn with_validated_token(mut self) -> Self {
-        self.1 = true;
+        self.validated_token = true;
         self
     }
 }
@@ -278,9 +282,11 @@ impl DpopVerifier {
     where
         I: IntoIterator<Item = &'v [u8]>,
     {
-        self.run_checks(dpop_header_values, request).map(|proof| UnrecordedProof(proof, false)).inspect_err(|error| {
-            tracing::debug!(%error, method = request.method, "DPoP proof rejected");
-        })
+        self.run_checks(dpop_header_values, request)
+            .map(|proof| UnrecordedProof { proof, validated_token: false })
+            .inspect_err(|error| {
+                tracing::debug!(%error, method = request.method, "DPoP proof rejected");
+            })
     }
 
     /// Records the proof in the replay store; succeeds only the first time (RFC 9449 §11.1).
@@ -294,7 +300,7 @@ impl DpopVerifier {
     /// [`DpopError::Replayed`] for a proof seen before; a store that is full, over this key's
     /// quota or failing is a rejection too, never an acceptance.
     pub async fn record(&self, proof: UnrecordedProof) -> Result<VerifiedProof, DpopError> {
-        let UnrecordedProof(proof, validated_token) = proof;
+        let UnrecordedProof { proof, validated_token } = proof;
         let key = ReplayKey::new(&proof.thumbprint, &proof.jti);
         let key = if validated_token { key.with_validated_token() } else { key };
         let ttl = self.record_ttl(proof.issued_at);
