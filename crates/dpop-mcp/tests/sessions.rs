@@ -134,6 +134,24 @@ async fn a_full_store_refuses_new_sessions_and_keeps_the_live_one() {
     assert_eq!(first.call(&server.url, Some(&session), "whoami").await.status, 200);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_over_its_session_quota_gets_429_and_others_still_open_sessions() {
+    let store = InMemorySessionStore::new(10, Duration::from_secs(600)).with_per_owner_quota(1);
+    let server = start(Setup { sessions: Some(SessionBindingLayer::new(store)), ..Setup::default() }).await;
+    let alice = Client::new("alice", &[]);
+    let session = alice.open_session(&server.url).await;
+
+    let refused = alice.send("POST", &server.url, None, Some(&support::initialize())).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(refused.body.contains(r#""error":"too_many_sessions""#), "{}", refused.body);
+    assert_eq!(refused.session(), None, "the client learnt a session id that is not bound");
+
+    let bob = Client::new("bob", &[]);
+    let other = bob.open_session(&server.url).await;
+    assert_eq!(bob.call(&server.url, Some(&other), "whoami").await.status, 200);
+    assert_eq!(alice.call(&server.url, Some(&session), "whoami").await.status, 200);
+}
+
 /// A store that cannot answer.
 struct BrokenStore;
 

@@ -12,7 +12,7 @@ use http_body_util::{Either, Full};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Binding, InMemorySessionStore, SESSION_HEADER, SessionKey, SessionOwner, SessionStore};
+use super::{Binding, InMemorySessionStore, SESSION_HEADER, SessionKey, SessionOwner, SessionStore, SessionStoreError};
 
 /// Binds each MCP session to the caller that opened it and refuses it to anyone else.
 ///
@@ -23,8 +23,9 @@ use super::{Binding, InMemorySessionStore, SESSION_HEADER, SessionKey, SessionOw
 ///   (the `initialize` response that opened a session), the session is bound to the caller —
 ///   its key thumbprint (`jkt`) and subject, see [`SessionOwner`] — before the client sees
 ///   the response. If the binding cannot be recorded (store full or unavailable), the client
-///   gets `503` instead and never learns the session id; the orphaned session is left to the
-///   MCP server's own idle timeout.
+///   gets `503` instead and never learns the session id; a caller holding as many sessions as
+///   the store lets one owner hold gets `429` the same way. The orphaned session is left to
+///   the MCP server's own idle timeout.
 /// - **With `Mcp-Session-Id`**: passed on only if the session is bound to this same caller.
 ///   A session bound to another key or subject is answered `404 Not Found` — what the MCP
 ///   spec answers for an unknown session, so a caller learns nothing about sessions that are
@@ -249,6 +250,11 @@ async fn bind(store: &dyn SessionStore, session: &str, owner: &SessionOwner) -> 
             tracing::error!(session = ?key, "MCP session refused: the server issued a session id that is already bound");
             Err(Refusal::Unavailable)
         }
+        Err(error @ SessionStoreError::OwnerQuotaExceeded { .. }) => {
+            // Info, not error: a caller's own limit, not a fault of the server.
+            tracing::info!(%error, jkt = owner.jkt().unwrap_or_default(), "MCP session refused: too many sessions");
+            Err(Refusal::TooManySessions)
+        }
         Err(error) => {
             tracing::error!(%error, "MCP session refused: could not record who opened it");
             Err(Refusal::Unavailable)
@@ -280,6 +286,8 @@ enum Refusal {
     Malformed(&'static str),
     /// A session that is not the caller's: the MCP spec's answer for an unknown one.
     SessionNotFound,
+    /// The caller holds as many sessions as one caller may.
+    TooManySessions,
     /// The store cannot say who owns a session, or record it.
     Unavailable,
 }
@@ -294,6 +302,11 @@ impl Refusal {
             }
             Self::Malformed(reason) => (StatusCode::BAD_REQUEST, "invalid_request", reason),
             Self::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found", "No such MCP session"),
+            Self::TooManySessions => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sessions",
+                "This caller holds as many MCP sessions as it may; end one (DELETE) or let one expire",
+            ),
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",

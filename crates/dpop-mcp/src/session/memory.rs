@@ -22,7 +22,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// and is then removed. When the store is full of live bindings, a new session is refused
 /// ([`SessionStoreError::Full`], the layer answers `503`): a live binding is never evicted,
 /// because an evicted binding would turn its session into one nobody can use (refused as
-/// unknown), or, worse, one any caller could claim.
+/// unknown), or, worse, one any caller could claim. One owner (key and subject) may hold at
+/// most half of the capacity ([`with_per_owner_quota`](Self::with_per_owner_quota) to change
+/// it); its next session is refused ([`SessionStoreError::OwnerQuotaExceeded`], `429`), so one
+/// caller opening sessions in a loop cannot shut everyone else out.
 ///
 /// ```
 /// use std::time::Duration;
@@ -37,12 +40,15 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub struct InMemorySessionStore {
     sessions: Mutex<Sessions>,
     capacity: usize,
+    per_owner_quota: usize,
     idle_timeout: Duration,
 }
 
 #[derive(Debug, Default)]
 struct Sessions {
     by_key: HashMap<SessionKey, Entry>,
+    /// Live bindings per owner; owners with none are removed.
+    per_owner: HashMap<SessionOwner, usize>,
     /// Every binding by last use (with a sequence number for ties): the oldest first.
     by_last_use: BTreeMap<(Instant, u64), SessionKey>,
     sequence: u64,
@@ -66,7 +72,20 @@ impl InMemorySessionStore {
     /// request.
     #[must_use]
     pub fn new(capacity: usize, idle_timeout: Duration) -> Self {
-        Self { sessions: Mutex::new(Sessions::default()), capacity, idle_timeout }
+        Self {
+            sessions: Mutex::new(Sessions::default()),
+            capacity,
+            per_owner_quota: capacity.div_ceil(2),
+            idle_timeout,
+        }
+    }
+
+    /// This store, letting one owner hold at most `quota` live bindings (default: half of the
+    /// capacity).
+    #[must_use]
+    pub fn with_per_owner_quota(mut self, quota: usize) -> Self {
+        self.per_owner_quota = quota;
+        self
     }
 
     /// How many bindings the store holds (expired ones included until the next operation).
@@ -97,9 +116,13 @@ impl InMemorySessionStore {
         if sessions.by_key.len() >= self.capacity {
             return Err(SessionStoreError::Full { capacity: self.capacity });
         }
+        if sessions.per_owner.get(owner).copied().unwrap_or(0) >= self.per_owner_quota {
+            return Err(SessionStoreError::OwnerQuotaExceeded { quota: self.per_owner_quota });
+        }
         let last_use = sessions.stamp(now);
         sessions.by_last_use.insert(last_use, session);
         sessions.by_key.insert(session, Entry { owner: owner.clone(), last_use });
+        *sessions.per_owner.entry(owner.clone()).or_insert(0) += 1;
         Ok(Binding::New)
     }
 
@@ -119,6 +142,7 @@ impl InMemorySessionStore {
         let mut sessions = self.lock();
         if let Some(entry) = sessions.by_key.remove(&session) {
             sessions.by_last_use.remove(&entry.last_use);
+            sessions.release(&entry.owner);
         }
     }
 }
@@ -138,7 +162,19 @@ impl Sessions {
                 break;
             }
             let session = entry.remove();
-            self.by_key.remove(&session);
+            if let Some(expired) = self.by_key.remove(&session) {
+                self.release(&expired.owner);
+            }
+        }
+    }
+
+    /// One binding of `owner` fewer.
+    fn release(&mut self, owner: &SessionOwner) {
+        if let Some(held) = self.per_owner.get_mut(owner) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                self.per_owner.remove(owner);
+            }
         }
     }
 }
@@ -194,8 +230,39 @@ mod tests {
     }
 
     #[test]
+    fn one_owner_holds_at_most_its_quota_and_others_still_bind() {
+        let store = InMemorySessionStore::new(10, 30 * MINUTE).with_per_owner_quota(2);
+        let start = Instant::now();
+        for id in ["a1", "a2"] {
+            assert_eq!(store.bind_at(SessionKey::of(id), &alice(), start).ok(), Some(Binding::New));
+        }
+        let refused = store.bind_at(SessionKey::of("a3"), &alice(), start);
+        assert!(matches!(refused, Err(SessionStoreError::OwnerQuotaExceeded { quota: 2 })), "{refused:?}");
+        // Another caller, even with alice's key, is another owner.
+        let bob = SessionOwner::new(Some("alice-key"), Some("bob"));
+        assert_eq!(store.bind_at(SessionKey::of("b1"), &bob, start).ok(), Some(Binding::New));
+        // An ended session and an expired one give their place back.
+        store.unbind_now(SessionKey::of("a1"));
+        assert_eq!(store.bind_at(SessionKey::of("a3"), &alice(), start).ok(), Some(Binding::New));
+        let later = start + 31 * MINUTE;
+        assert_eq!(store.bind_at(SessionKey::of("a4"), &alice(), later).ok(), Some(Binding::New));
+        assert_eq!(store.bind_at(SessionKey::of("a5"), &alice(), later).ok(), Some(Binding::New));
+    }
+
+    #[test]
+    fn the_default_quota_is_half_of_the_capacity() {
+        let store = InMemorySessionStore::new(4, 30 * MINUTE);
+        let start = Instant::now();
+        for id in ["a1", "a2"] {
+            assert_eq!(store.bind_at(SessionKey::of(id), &alice(), start).ok(), Some(Binding::New));
+        }
+        assert!(store.bind_at(SessionKey::of("a3"), &alice(), start).is_err());
+    }
+
+    #[test]
     fn a_full_store_refuses_new_sessions_and_keeps_the_live_ones() {
-        let store = InMemorySessionStore::new(2, 30 * MINUTE);
+        // One owner fills the store here: its quota is lifted to the capacity.
+        let store = InMemorySessionStore::new(2, 30 * MINUTE).with_per_owner_quota(2);
         let start = Instant::now();
         store.bind_at(SessionKey::of("s1"), &alice(), start).ok();
         store.bind_at(SessionKey::of("s2"), &alice(), start + MINUTE).ok();

@@ -34,7 +34,7 @@ pub const SESSION_HEADER: &str = "mcp-session-id";
 /// A request may use the session only if both are equal. Behind a proof-only layer the owner
 /// is the key alone (the token is unvalidated, so its subject proves nothing); a Bearer
 /// request (mixed mode) has no key, so its sessions are bound to the subject alone.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionOwner {
     jkt: Option<String>,
     subject: Option<[u8; 32]>,
@@ -157,6 +157,12 @@ pub enum SessionStoreError {
         /// The store's capacity.
         capacity: usize,
     },
+    /// This caller (key and subject) holds as many live sessions as one owner may: no new
+    /// session for it until one of its sessions ends or expires.
+    OwnerQuotaExceeded {
+        /// The store's per-owner quota.
+        quota: usize,
+    },
     /// The store failed, timed out or answered something unreadable.
     Unavailable(Box<dyn StdError + Send + Sync>),
 }
@@ -165,6 +171,9 @@ impl fmt::Display for SessionStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Full { capacity } => write!(f, "the session store is full ({capacity} live sessions)"),
+            Self::OwnerQuotaExceeded { quota } => {
+                write!(f, "this caller holds as many sessions as one caller may ({quota} live sessions)")
+            }
             Self::Unavailable(cause) => write!(f, "the session store is unavailable: {cause}"),
         }
     }
@@ -173,7 +182,7 @@ impl fmt::Display for SessionStoreError {
 impl StdError for SessionStoreError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Self::Full { .. } => None,
+            Self::Full { .. } | Self::OwnerQuotaExceeded { .. } => None,
             Self::Unavailable(cause) => Some(&**cause),
         }
     }

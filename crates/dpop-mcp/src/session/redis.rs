@@ -26,7 +26,8 @@ pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 ///
 /// `<digest>` is the SHA-256 of the session id in hex ([`SessionKey`]) and `<owner>` is
 /// [`SessionOwner::encode`]: neither the session id (a bearer secret) nor the subject is
-/// stored. Redis expires bindings itself; memory is bounded by `maxmemory`. Under an evicting
+/// stored. Redis expires bindings itself; memory is bounded by `maxmemory` (there is no
+/// per-owner quota as in [`InMemorySessionStore`](super::InMemorySessionStore)). Under an evicting
 /// `maxmemory-policy` an evicted binding makes its session unusable (refused as unknown,
 /// `404`: the client opens a new one), never usable by another caller.
 ///
